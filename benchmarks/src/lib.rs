@@ -1,0 +1,10 @@
+//! Ember's benchmarks and the data and oracles its tests share.
+//!
+//! * [`tpch`]: TPC-H data generated in-process (`tpchgen`) as Parquet, several
+//!   files per table so scans split across executors, and the 22 queries;
+//! * [`verify`]: comparing two engines' answers (exact for integers, strings
+//!   and decimals, relative tolerance for floats, order-insensitive where the
+//!   query does not order its result).
+
+pub mod tpch;
+pub mod verify;

@@ -1,0 +1,211 @@
+//! The user's entry point: a session connected to a cluster, or to an
+//! embedded one when no address is given.
+
+use std::time::Duration;
+
+use ballista::prelude::SessionContextExt;
+use datafusion::prelude::SessionContext;
+use url::Url;
+
+use crate::config::ember_session_config;
+use crate::embedded::EmbeddedCluster;
+use crate::error::{EmberError, Result};
+use crate::registry::{ember_aggregate_functions, ember_scalar_functions};
+use crate::session::{ember_runtime_env, ember_session_state};
+
+/// The scheduler port when an address gives none.
+pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
+
+/// How long [`EmberContext::connect`] waits for a remote scheduler to answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where queries run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterTarget {
+    /// An in-process scheduler and executor, started on demand.
+    Embedded,
+    /// A running Ember scheduler.
+    Remote {
+        /// Host name or address of the scheduler.
+        host: String,
+        /// Its port (gRPC and REST share it).
+        port: u16,
+    },
+}
+
+impl ClusterTarget {
+    /// Parses `df://host[:port]`; `None` or an empty string means embedded.
+    pub fn parse(address: Option<&str>) -> Result<Self> {
+        let Some(address) = address.map(str::trim).filter(|a| !a.is_empty()) else {
+            return Ok(ClusterTarget::Embedded);
+        };
+        let invalid = |reason: &str| EmberError::InvalidClusterAddress {
+            address: address.to_string(),
+            reason: reason.to_string(),
+        };
+        let url =
+            Url::parse(address).map_err(|e| invalid(&format!("{e}; expected df://HOST:PORT")))?;
+        if url.scheme() != "df" {
+            return Err(invalid(&format!(
+                "scheme '{}' is not supported; expected df://HOST:PORT",
+                url.scheme()
+            )));
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("no host; expected df://HOST:PORT"))?;
+        Ok(ClusterTarget::Remote {
+            host: host.to_string(),
+            port: url.port().unwrap_or(DEFAULT_SCHEDULER_PORT),
+        })
+    }
+
+    /// The target as a user writes it.
+    pub fn describe(&self) -> String {
+        match self {
+            ClusterTarget::Embedded => "embedded".to_string(),
+            ClusterTarget::Remote { host, port } => format!("df://{host}:{port}"),
+        }
+    }
+}
+
+/// A session that runs queries on Ember: DataFusion's SQL with Ember's
+/// functions and options, executed by a Ballista scheduler and executors.
+pub struct EmberContext {
+    ctx: SessionContext,
+    scheduler_http: String,
+    target: ClusterTarget,
+    _embedded: Option<EmbeddedCluster>,
+}
+
+impl EmberContext {
+    /// Connects to `target`, starting an embedded cluster if asked to. A
+    /// remote scheduler that does not answer within [`CONNECT_TIMEOUT`] is an
+    /// [`EmberError::Unreachable`] naming its address.
+    pub async fn connect(target: ClusterTarget) -> Result<Self> {
+        let (host, port, embedded) = match &target {
+            ClusterTarget::Embedded => {
+                let vcores = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2);
+                let cluster = EmbeddedCluster::start(vcores).await?;
+                let addr = cluster.scheduler_addr();
+                (addr.ip().to_string(), addr.port(), Some(cluster))
+            }
+            ClusterTarget::Remote { host, port } => (host.clone(), *port, None),
+        };
+        let scheduler_http = format!("http://{host}:{port}");
+        if embedded.is_none() {
+            check_reachable(&scheduler_http, &target.describe()).await?;
+        }
+
+        let state = ember_session_state(ember_session_config(), ember_runtime_env(None)?)?;
+        let ctx = SessionContext::remote_with_state(&format!("df://{host}:{port}"), state).await?;
+        // `remote_with_state` upgrades the state for Ballista, which replaces
+        // its function lists: Ember's functions go back in afterwards.
+        for f in ember_scalar_functions() {
+            ctx.register_udf(f.as_ref().clone());
+        }
+        for f in ember_aggregate_functions() {
+            ctx.register_udaf(f.as_ref().clone());
+        }
+        Ok(Self {
+            ctx,
+            scheduler_http,
+            target,
+            _embedded: embedded,
+        })
+    }
+
+    /// The DataFusion session: register tables, run SQL, build DataFrames.
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The scheduler's HTTP base address (REST API), e.g. `http://127.0.0.1:50050`.
+    pub fn scheduler_http(&self) -> &str {
+        &self.scheduler_http
+    }
+
+    /// Where this context runs queries.
+    pub fn target(&self) -> &ClusterTarget {
+        &self.target
+    }
+}
+
+/// Asks the scheduler's `/healthz`, within [`CONNECT_TIMEOUT`].
+async fn check_reachable(scheduler_http: &str, address: &str) -> Result<()> {
+    let unreachable = |reason: String| EmberError::Unreachable {
+        address: address.to_string(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(CONNECT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(|e| unreachable(e.to_string()))?;
+    let response = client
+        .get(format!("{scheduler_http}/healthz"))
+        .send()
+        .await
+        .map_err(|e| unreachable(describe_reqwest_error(&e)))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(unreachable(format!(
+            "it answered {} to /healthz; is it an Ember scheduler?",
+            response.status()
+        )))
+    }
+}
+
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "connection refused or host not found".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_with_a_default_port() {
+        assert_eq!(ClusterTarget::parse(None).unwrap(), ClusterTarget::Embedded);
+        assert_eq!(
+            ClusterTarget::parse(Some("")).unwrap(),
+            ClusterTarget::Embedded
+        );
+        assert_eq!(
+            ClusterTarget::parse(Some("df://sched:7000")).unwrap(),
+            ClusterTarget::Remote {
+                host: "sched".into(),
+                port: 7000
+            }
+        );
+        assert_eq!(
+            ClusterTarget::parse(Some("df://sched")).unwrap().describe(),
+            "df://sched:50050"
+        );
+    }
+
+    #[test]
+    fn bad_addresses_are_named() {
+        let err = ClusterTarget::parse(Some("http://sched:50050"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("http://sched:50050") && err.contains("df://"),
+            "{err}"
+        );
+        let err = ClusterTarget::parse(Some("sched:50050"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sched:50050"), "{err}");
+    }
+}

@@ -1,0 +1,246 @@
+//! Ember's plan codecs: Ballista's, plus a version stamp on Ember's functions.
+//!
+//! Plans cross process boundaries twice: client to scheduler (logical plan)
+//! and scheduler to executor (physical plan). Ballista's codecs handle
+//! Ballista's own plan nodes, and DataFusion encodes a function call by its
+//! name only. Ember's functions are present on every process (see
+//! [`crate::registry`]), so the name is enough to find them; what a name alone
+//! cannot catch is an executor running another Ember release, whose
+//! `feature_hash` or `predict` could compute something different. Ember's
+//! codecs therefore stamp each Ember function call with the release that
+//! planned it and refuse, with a message naming the function and both
+//! releases, to decode a call stamped by another release. Everything else is
+//! delegated to Ballista's codecs unchanged.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::catalog::TableProvider;
+use datafusion::common::{TableReference, plan_err};
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::Result;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+
+use crate::EMBER_VERSION;
+use crate::registry::{ember_aggregate_functions, ember_scalar_functions};
+
+const STAMP_PREFIX: &str = "ember/";
+
+fn stamp(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(STAMP_PREFIX.as_bytes());
+    buf.extend_from_slice(EMBER_VERSION.as_bytes());
+}
+
+/// Checks the release stamp written by [`stamp`] for function `name`.
+fn check_stamp(name: &str, buf: &[u8]) -> Result<()> {
+    let planned_by = std::str::from_utf8(buf)
+        .ok()
+        .and_then(|s| s.strip_prefix(STAMP_PREFIX));
+    match planned_by {
+        Some(v) if v == EMBER_VERSION => Ok(()),
+        Some(v) => plan_err!(
+            "function '{name}' was planned by Ember {v} but this process runs Ember \
+             {EMBER_VERSION}; run the same Ember release on the client, the scheduler \
+             and every executor"
+        ),
+        None => plan_err!("function '{name}' carries an encoding Ember does not recognise"),
+    }
+}
+
+fn ember_udf(name: &str) -> Option<Arc<ScalarUDF>> {
+    ember_scalar_functions()
+        .into_iter()
+        .find(|f| f.name() == name)
+}
+
+fn ember_udaf(name: &str) -> Option<Arc<AggregateUDF>> {
+    ember_aggregate_functions()
+        .into_iter()
+        .find(|f| f.name() == name)
+}
+
+/// Ember's logical codec (client to scheduler).
+#[derive(Debug, Default)]
+pub struct EmberLogicalCodec {
+    inner: BallistaLogicalExtensionCodec,
+}
+
+impl LogicalExtensionCodec for EmberLogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> Result<Extension> {
+        self.inner.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        self.inner
+            .try_decode_table_provider(buf, table_ref, schema, ctx)
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.inner.try_encode_table_provider(table_ref, node, buf)
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        match ember_udf(name) {
+            Some(f) => check_stamp(name, buf).map(|()| f),
+            None => self.inner.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        match ember_udf(node.name()) {
+            Some(_) => Ok(stamp(buf)),
+            None => self.inner.try_encode_udf(node, buf),
+        }
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        match ember_udaf(name) {
+            Some(f) => check_stamp(name, buf).map(|()| f),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        match ember_udaf(node.name()) {
+            Some(_) => Ok(stamp(buf)),
+            None => self.inner.try_encode_udaf(node, buf),
+        }
+    }
+}
+
+/// Ember's physical codec (scheduler to executor).
+#[derive(Debug, Default)]
+pub struct EmberPhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for EmberPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.try_decode(buf, inputs, ctx, proto_converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        self.inner.try_encode(node, buf, proto_converter)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        match ember_udf(name) {
+            Some(f) => check_stamp(name, buf).map(|()| f),
+            None => self.inner.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        match ember_udf(node.name()) {
+            Some(_) => Ok(stamp(buf)),
+            None => self.inner.try_encode_udf(node, buf),
+        }
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        match ember_udaf(name) {
+            Some(f) => check_stamp(name, buf).map(|()| f),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        match ember_udaf(node.name()) {
+            Some(_) => Ok(stamp(buf)),
+            None => self.inner.try_encode_udaf(node, buf),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ember_functions_round_trip_with_the_release_stamp() {
+        let codec = EmberPhysicalCodec::default();
+        let f = ember_udf("feature_hash").unwrap();
+        let mut buf = Vec::new();
+        codec.try_encode_udf(&f, &mut buf).unwrap();
+        assert_eq!(buf, format!("ember/{EMBER_VERSION}").into_bytes());
+        assert_eq!(
+            codec.try_decode_udf("feature_hash", &buf).unwrap().name(),
+            "feature_hash"
+        );
+    }
+
+    #[test]
+    fn another_release_is_refused_naming_function_and_releases() {
+        let codec = EmberLogicalCodec::default();
+        let err = codec
+            .try_decode_udf("feature_hash", b"ember/0.0.1-old")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("feature_hash") && err.contains("0.0.1-old"),
+            "{err}"
+        );
+        assert!(err.contains(EMBER_VERSION), "{err}");
+    }
+
+    #[test]
+    fn builtin_functions_are_left_to_datafusion() {
+        let codec = EmberPhysicalCodec::default();
+        let abs = datafusion::functions::math::abs();
+        let mut buf = Vec::new();
+        codec.try_encode_udf(&abs, &mut buf).unwrap();
+        assert!(buf.is_empty());
+    }
+}

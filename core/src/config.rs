@@ -1,0 +1,72 @@
+//! Ember's session options and engine defaults.
+//!
+//! The `ember.*` namespace ([`EmberConfig`]) is defined in `ember-udfs`, next
+//! to the functions that read it while they run; this module registers it and
+//! chooses the DataFusion/Ballista defaults Ember runs with. Every role gets
+//! its [`datafusion::prelude::SessionConfig`] from [`ember_session_config`], so
+//! a key set on the client is understood by the scheduler and every executor.
+
+use std::sync::Arc;
+
+use ballista_core::extension::SessionConfigExt;
+use datafusion::prelude::SessionConfig;
+
+use crate::codec::{EmberLogicalCodec, EmberPhysicalCodec};
+
+pub use ember_udfs::config::{EmberConfig, FeatureOptions, WriteOptions};
+
+/// Partitions a scan is split into when the session does not say otherwise.
+///
+/// Ballista's default (16) was chosen for large clusters; on a laptop or a
+/// small cluster every partition is a task with a fixed scheduling cost, and
+/// 16 tasks per stage on 2 cores costs more in scheduling than it gains. The
+/// number of cores of the machine running the client is a better default; a
+/// large cluster sets `datafusion.execution.target_partitions` explicitly.
+pub fn default_target_partitions() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+/// The session config every Ember role starts from: Ballista's, with the
+/// `ember.*` namespace registered, Ember's codecs, and Ember's defaults.
+///
+/// Ballista's adaptive query planner (AQE, `ballista.planner.adaptive.enabled`)
+/// is off by default: in Ballista 55 it rejects valid plans at stage
+/// boundaries (a `UNION ALL ... ORDER BY` fails its sanity check) and the job
+/// then never finishes (apache/datafusion-ballista#2065 describes a related
+/// wrong-answer case). Users can turn it back on per session with `SET`.
+pub fn ember_session_config() -> SessionConfig {
+    SessionConfig::new_with_ballista()
+        .with_ballista_adaptive_query_planner(false)
+        .with_option_extension(EmberConfig::default())
+        .with_information_schema(true)
+        .with_target_partitions(default_target_partitions())
+        .with_ballista_logical_extension_codec(Arc::new(EmberLogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(EmberPhysicalCodec::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptive_planning_is_off_by_default() {
+        assert!(!ember_session_config().ballista_adaptive_query_planner_enabled());
+    }
+
+    #[test]
+    fn ember_and_ballista_options_are_both_registered() {
+        let mut config = ember_session_config();
+        config
+            .options_mut()
+            .set("ember.write.atomic", "false")
+            .unwrap();
+        config
+            .options_mut()
+            .set("ballista.job.name", "nightly")
+            .unwrap();
+        assert!(!EmberConfig::from_options(config.options()).write.atomic);
+    }
+}

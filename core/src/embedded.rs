@@ -1,0 +1,210 @@
+//! An in-process Ember cluster: a scheduler and one executor on loopback, so
+//! that a command given no cluster address works with nothing running.
+//!
+//! It is the same scheduler (with Ember's routes) and the same executor code
+//! as the binaries run, minus process boundaries: work is planned into stages
+//! and shuffled through Arrow Flight exactly as on a real cluster, so a job
+//! that works embedded works on a cluster. Two things differ, both to cut
+//! latency: the executor pulls tasks and is woken the moment the scheduler has
+//! work (Ballista's `on_work_available` hook) instead of polling, and all
+//! ports are chosen by the OS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use ballista_core::BALLISTA_PROTOCOL_VERSION;
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::ids::new_instance_id;
+use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::ExecutorRegistration;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::scheduler::{
+    ExecutorOperatingSystemSpecification, ExecutorSpecification,
+};
+use ballista_core::utils::{GrpcServerConfig, create_grpc_server};
+use ballista_executor::execution_loop::poll_loop;
+use ballista_executor::executor::Executor;
+use ballista_executor::flight_service::BallistaFlightService;
+use ballista_executor::health::ExecutorHealth;
+use ballista_executor::metrics::LoggingMetricsCollector;
+use ballista_executor::runtime_cache::{DefaultSessionRuntimeCache, MemoryPoolPolicy};
+use ballista_scheduler::config::SchedulerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::codec::{EmberLogicalCodec, EmberPhysicalCodec};
+use crate::error::{EmberError, Result};
+use crate::registry::executor_function_registry;
+use crate::scheduler_service::{create_ember_scheduler, ember_scheduler_config, serve};
+use crate::session::{ember_config_producer, executor_runtime_producer};
+
+/// Sessions whose runtime an embedded executor keeps between tasks.
+const SESSION_RUNTIME_CACHE: usize = 16;
+
+/// A running in-process cluster. Dropping it stops the scheduler and executor
+/// and removes the executor's work directory.
+pub struct EmbeddedCluster {
+    scheduler: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    _work_dir: tempfile::TempDir,
+}
+
+impl EmbeddedCluster {
+    /// Starts a scheduler and an executor with `vcores` task slots.
+    pub async fn start(vcores: usize) -> Result<Self> {
+        let vcores = vcores.max(1);
+        let wake_executor = Arc::new(Notify::new());
+        let listener = bind_loopback().await?;
+        let scheduler = local_addr(&listener)?;
+
+        let wake = Arc::clone(&wake_executor);
+        let config = SchedulerConfig::default()
+            .with_hostname("127.0.0.1")
+            .with_port(scheduler.port())
+            .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
+            .with_on_work_available(Arc::new(move |_| wake.notify_one()));
+        let started = create_ember_scheduler(ember_scheduler_config(config)?).await?;
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = serve(listener, started).await {
+                log::error!("embedded scheduler stopped: {e}");
+            }
+        })];
+
+        let work_dir = tempfile::Builder::new()
+            .prefix("ember-embedded-")
+            .tempdir()
+            .map_err(|e| EmberError::io("temporary work directory", e))?;
+        let work_path = work_dir.path().to_string_lossy().to_string();
+        tasks.extend(start_executor(scheduler, vcores, work_path, wake_executor).await?);
+        Ok(Self {
+            scheduler,
+            tasks,
+            _work_dir: work_dir,
+        })
+    }
+
+    /// The scheduler's socket address on loopback.
+    pub fn scheduler_addr(&self) -> SocketAddr {
+        self.scheduler
+    }
+}
+
+impl Drop for EmbeddedCluster {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn bind_loopback() -> Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| EmberError::io("127.0.0.1:0", e))
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|e| EmberError::io("loopback listener", e))
+}
+
+async fn start_executor(
+    scheduler: SocketAddr,
+    vcores: usize,
+    work_dir: String,
+    wake: Arc<Notify>,
+) -> Result<Vec<JoinHandle<()>>> {
+    let flight = bind_loopback().await?;
+    let flight_addr = local_addr(&flight)?;
+    let metadata = ExecutorRegistration {
+        id: new_instance_id(),
+        host: Some(flight_addr.ip().to_string()),
+        port: u32::from(flight_addr.port()),
+        grpc_port: 0,
+        specification: Some(
+            ExecutorSpecification::default()
+                .with_vcores(vcores as u32)
+                .into(),
+        ),
+        os_info: Some(ExecutorOperatingSystemSpecification::default().into()),
+        ballista_protocol_version: BALLISTA_PROTOCOL_VERSION,
+    };
+
+    let runtime_producer = executor_runtime_producer(work_dir.clone());
+    let unbounded_pool: MemoryPoolPolicy = Arc::new(|base, _config, _vcores| Ok(base));
+    let runtime_cache = Arc::new(DefaultSessionRuntimeCache::new(
+        Arc::clone(&runtime_producer),
+        unbounded_pool,
+        SESSION_RUNTIME_CACHE,
+    ));
+    let executor = Arc::new(
+        Executor::with_default_execution_engine(
+            metadata,
+            &work_dir,
+            runtime_producer,
+            ember_config_producer(),
+            Arc::new(executor_function_registry()),
+            Arc::new(LoggingMetricsCollector::default()),
+            vcores,
+        )
+        .with_session_runtime_cache(Some(runtime_cache)),
+    );
+
+    let flight_service = FlightServiceServer::new(BallistaFlightService::new(work_dir))
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let flight_task = tokio::spawn(async move {
+        let served = create_grpc_server(&GrpcServerConfig::default())
+            .add_service(flight_service)
+            .serve_with_incoming(TcpListenerStream::new(flight))
+            .await;
+        if let Err(e) = served {
+            log::error!("embedded executor's Flight service stopped: {e}");
+        }
+    });
+
+    let client = connect_scheduler(scheduler).await?;
+    let codec: BallistaCodec = BallistaCodec::new(
+        Arc::new(EmberLogicalCodec::default()),
+        Arc::new(EmberPhysicalCodec::default()),
+    );
+    let poll_task = tokio::spawn(async move {
+        if let Err(e) = poll_loop(
+            client,
+            executor,
+            codec,
+            Some(wake),
+            None,
+            ExecutorHealth::new(),
+        )
+        .await
+        {
+            log::error!("embedded executor stopped: {e}");
+        }
+    });
+    Ok(vec![flight_task, poll_task])
+}
+
+/// Connects to the in-process scheduler, which may need a moment to listen.
+async fn connect_scheduler(
+    scheduler: SocketAddr,
+) -> Result<SchedulerGrpcClient<tonic::transport::Channel>> {
+    let url = format!("http://{scheduler}");
+    let mut last_error = String::new();
+    for _ in 0..100 {
+        match SchedulerGrpcClient::connect(url.clone()).await {
+            Ok(client) => return Ok(client.max_decoding_message_size(usize::MAX)),
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(EmberError::Unreachable {
+        address: url,
+        reason: last_error,
+    })
+}

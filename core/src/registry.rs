@@ -1,0 +1,70 @@
+//! The one function registry: Ember's functions, for every role.
+//!
+//! DataFusion resolves a function by name when it plans SQL (client), when it
+//! decodes a logical plan (scheduler) and when it decodes a task's physical
+//! plan (executor). Ballista fills each of those registries with DataFusion's
+//! built-ins only, and `upgrade_for_ballista` *replaces* a session's function
+//! lists, so Ember adds its functions after every upgrade, through the
+//! functions here and nowhere else.
+
+use std::sync::Arc;
+
+use ballista_core::registry::BallistaFunctionRegistry;
+use datafusion::error::Result;
+use datafusion::execution::{FunctionRegistry, SessionState};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+
+/// Ember's scalar functions.
+pub fn ember_scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    ember_udfs::all_scalar_functions()
+}
+
+/// Ember's aggregate functions.
+pub fn ember_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    ember_udfs::all_aggregate_functions()
+}
+
+/// Whether `name` is one of Ember's functions (scalar or aggregate).
+pub fn is_ember_function(name: &str) -> bool {
+    ember_scalar_functions().iter().any(|f| f.name() == name)
+        || ember_aggregate_functions().iter().any(|f| f.name() == name)
+}
+
+/// Adds Ember's functions to `state`. Call it after the state has been
+/// upgraded for Ballista, never before: the upgrade replaces function lists.
+pub fn register_ember_functions(state: &mut SessionState) -> Result<()> {
+    for f in ember_scalar_functions() {
+        state.register_udf(f)?;
+    }
+    for f in ember_aggregate_functions() {
+        state.register_udaf(f)?;
+    }
+    Ok(())
+}
+
+/// The registry an executor decodes task plans with: Ballista's (DataFusion's
+/// built-ins) plus Ember's functions.
+pub fn executor_function_registry() -> BallistaFunctionRegistry {
+    let mut registry = BallistaFunctionRegistry::default();
+    for f in ember_scalar_functions() {
+        registry.scalar_functions.insert(f.name().to_string(), f);
+    }
+    for f in ember_aggregate_functions() {
+        registry.aggregate_functions.insert(f.name().to_string(), f);
+    }
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executor_registry_has_builtins_and_ember_functions() {
+        let registry = executor_function_registry();
+        assert!(registry.udf("abs").is_ok());
+        assert!(registry.udf("feature_hash").is_ok());
+        assert!(is_ember_function("feature_hash"));
+        assert!(!is_ember_function("abs"));
+    }
+}

@@ -1,0 +1,47 @@
+//! The `ember` command: flags, sub-commands and their implementations.
+
+mod cluster_cmd;
+mod demo_cmd;
+mod sql_cmd;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+pub use cluster_cmd::ClusterCommand;
+pub use demo_cmd::DemoCommand;
+pub use sql_cmd::SqlArgs;
+
+/// Ember: a distributed batch engine for SQL, feature engineering, training
+/// and scoring.
+#[derive(Debug, Parser)]
+#[command(name = "ember", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Ember's sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SQL statements (embedded, or on a cluster with --cluster).
+    Sql(SqlArgs),
+    /// Start, stop or inspect a local cluster of separate processes.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Run a demonstration on generated data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+impl Cli {
+    /// Runs the command.
+    pub async fn run(self) -> Result<()> {
+        match self.command {
+            Command::Sql(args) => sql_cmd::run(args).await,
+            Command::Cluster(command) => cluster_cmd::run(command).await,
+            Command::Demo(command) => demo_cmd::run(command).await,
+        }
+    }
+}

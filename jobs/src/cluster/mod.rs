@@ -1,0 +1,4 @@
+//! Local clusters: Ember's processes on this machine.
+
+pub mod launch;
+pub mod local;

@@ -1,0 +1,63 @@
+//! Errors of the jobs layer and the `ember` command.
+
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+
+/// Result alias for the jobs layer.
+pub type Result<T, E = JobsError> = std::result::Result<T, E>;
+
+/// What can go wrong running a job or a command.
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    /// A query failed to parse, plan or run.
+    #[error("{}", describe_datafusion_error(.0))]
+    Query(#[from] DataFusionError),
+    /// Connecting to or starting a cluster failed.
+    #[error(transparent)]
+    Engine(#[from] ember_core::EmberError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Writing results failed.
+    #[error("cannot write results: {0}")]
+    Output(#[from] arrow::error::ArrowError),
+    /// A local cluster command failed.
+    #[error("{0}")]
+    Cluster(String),
+    /// The command line is inconsistent.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl JobsError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        JobsError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// One line for a DataFusion error: the innermost message without the
+/// `External error:` / `Context` layers Ballista and DataFusion add, and with
+/// the `Job ... failed:` prefix of a distributed failure kept short.
+pub fn describe_datafusion_error(e: &DataFusionError) -> String {
+    let inner = e.find_root();
+    let text = match inner {
+        DataFusionError::External(ext) => ext.to_string(),
+        other => other.to_string(),
+    };
+    one_line(&text)
+}
+
+/// Collapses whitespace runs (including newlines) to single spaces.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

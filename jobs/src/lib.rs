@@ -1,0 +1,17 @@
+//! Ember's jobs layer: running SQL scripts, local clusters, and the `ember`
+//! command line.
+//!
+//! * [`sql`]: scripts of many statements, with atomic writes;
+//! * [`output`]: how results are printed;
+//! * [`progress`]: job progress on a terminal, read from the scheduler;
+//! * [`cluster`]: starting and stopping Ember's processes on this machine;
+//! * [`cli`]: the `ember` command's flags and sub-commands.
+
+pub mod cli;
+pub mod cluster;
+pub mod error;
+pub mod output;
+pub mod progress;
+pub mod sql;
+
+pub use error::{JobsError, Result};

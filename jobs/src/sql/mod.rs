@@ -1,0 +1,8 @@
+//! Running SQL on Ember: scripts of many statements, and writes that appear
+//! complete or not at all.
+
+pub mod runner;
+pub mod staged_output;
+
+pub use runner::{SqlRunner, StatementKind, StatementOutcome};
+pub use staged_output::StagedOutput;

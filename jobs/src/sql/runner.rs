@@ -1,0 +1,281 @@
+//! Runs SQL scripts statement by statement on an [`EmberContext`].
+//!
+//! DataFusion's `SessionContext::sql` takes one statement; a user's script
+//! (`ember sql -f nightly.sql`) has many. The runner parses the whole script
+//! first (so a syntax error anywhere stops it before anything runs), then
+//! plans and runs each statement in order:
+//!
+//! * DDL and `SET` run on the client and return nothing;
+//! * queries run on the cluster, with progress on a terminal, and return rows;
+//! * `COPY ... TO` runs on the cluster with executors writing to a staging
+//!   sibling of the target, which replaces the target only when the job
+//!   succeeds (see [`super::staged_output`]).
+//!
+//! Ctrl-C cancels the running job on the scheduler before the command exits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::dml::CopyTo;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use ember_core::EmberContext;
+
+use crate::error::{JobsError, Result};
+use crate::progress::JobProgressDisplay;
+use crate::sql::staged_output::StagedOutput;
+
+/// The outcome of one statement.
+#[derive(Debug)]
+pub struct StatementOutcome {
+    /// Position of the statement in the script, from 1.
+    pub index: usize,
+    /// What kind of statement it was.
+    pub kind: StatementKind,
+    /// Schema of the rows, for statements that return rows.
+    pub schema: SchemaRef,
+    /// The rows (empty for statements that return none).
+    pub batches: Vec<RecordBatch>,
+    /// Wall time of the statement.
+    pub elapsed: Duration,
+}
+
+/// How a statement's result is presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementKind {
+    /// A query (or EXPLAIN): its rows are the result.
+    Query,
+    /// DDL or SET: no result.
+    Command,
+    /// A write: `rows` rows were written to `target`.
+    Write {
+        /// Rows written.
+        rows: u64,
+        /// The final location.
+        target: String,
+    },
+}
+
+/// Runs scripts on one context.
+pub struct SqlRunner<'a> {
+    ember: &'a EmberContext,
+    show_progress: bool,
+}
+
+impl<'a> SqlRunner<'a> {
+    /// A runner on `ember`; `show_progress` draws job progress on stderr when
+    /// it is a terminal.
+    pub fn new(ember: &'a EmberContext, show_progress: bool) -> Self {
+        Self {
+            ember,
+            show_progress,
+        }
+    }
+
+    /// Parses `sql` into statements, failing before anything runs if any of
+    /// them does not parse. Parse errors carry the line and column.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let state = self.ember.session().state();
+        let options = state.config().options();
+        let dialect = datafusion::sql::sqlparser::dialect::dialect_from_str(
+            options.sql_parser.dialect.to_string(),
+        )
+        .ok_or_else(|| {
+            JobsError::Usage(format!(
+                "unknown SQL dialect {}",
+                options.sql_parser.dialect
+            ))
+        })?;
+        let statements = DFParserBuilder::new(sql)
+            .with_dialect(dialect.as_ref())
+            .build()?
+            .parse_statements()?;
+        Ok(statements.into_iter().collect())
+    }
+
+    /// Whether `statement` is a query, by its syntax (before planning).
+    pub fn is_query(statement: &Statement) -> bool {
+        use datafusion::sql::sqlparser::ast::Statement as Sql;
+        match statement {
+            Statement::Statement(s) => matches!(s.as_ref(), Sql::Query(_)),
+            Statement::Explain(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Plans and runs one statement.
+    pub async fn run(&self, index: usize, statement: Statement) -> Result<StatementOutcome> {
+        let started = Instant::now();
+        let state = self.ember.session().state();
+        let plan = state.statement_to_plan(statement).await?;
+        match plan {
+            LogicalPlan::Copy(copy) => self.run_copy(index, copy, started).await,
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
+                let df = self.ember.session().execute_logical_plan(plan).await?;
+                let schema = Arc::clone(df.schema().inner());
+                df.collect().await?;
+                Ok(StatementOutcome {
+                    index,
+                    kind: StatementKind::Command,
+                    schema,
+                    batches: vec![],
+                    elapsed: started.elapsed(),
+                })
+            }
+            plan => {
+                let df = self.ember.session().execute_logical_plan(plan).await?;
+                let schema = Arc::clone(df.schema().inner());
+                let physical = df.create_physical_plan().await?;
+                let batches = self.execute(physical).await?;
+                Ok(StatementOutcome {
+                    index,
+                    kind: StatementKind::Query,
+                    schema,
+                    batches,
+                    elapsed: started.elapsed(),
+                })
+            }
+        }
+    }
+
+    /// Runs query statement `statement` and writes its rows as Parquet to
+    /// `target` (a file if it ends in `.parquet`, else a directory), staged
+    /// and renamed into place when the job succeeds.
+    pub async fn run_to_parquet(
+        &self,
+        index: usize,
+        statement: Statement,
+        target: &str,
+    ) -> Result<StatementOutcome> {
+        let started = Instant::now();
+        let state = self.ember.session().state();
+        let plan = state.statement_to_plan(statement).await?;
+        let df = self.ember.session().execute_logical_plan(plan).await?;
+        let staged = StagedOutput::new(target)?;
+        let location = staged
+            .as_ref()
+            .map(StagedOutput::staging_location)
+            .unwrap_or_else(|| target.to_string());
+        let copy = parquet_copy_plan(df, &location)?;
+        self.run_write(index, copy, staged, target.to_string(), started)
+            .await
+    }
+
+    async fn run_copy(
+        &self,
+        index: usize,
+        copy: CopyTo,
+        started: Instant,
+    ) -> Result<StatementOutcome> {
+        let target = copy.output_url.clone();
+        let staged = StagedOutput::new(&target)?;
+        let mut copy = copy;
+        if let Some(staged) = &staged {
+            copy.output_url = staged.staging_location();
+        }
+        let plan = LogicalPlan::Copy(copy);
+        self.run_write(index, plan, staged, target, started).await
+    }
+
+    async fn run_write(
+        &self,
+        index: usize,
+        plan: LogicalPlan,
+        staged: Option<StagedOutput>,
+        target: String,
+        started: Instant,
+    ) -> Result<StatementOutcome> {
+        let schema = Arc::clone(plan.schema().inner());
+        let result = async {
+            let df = self.ember.session().execute_logical_plan(plan).await?;
+            let physical = df.create_physical_plan().await?;
+            self.execute(physical).await
+        }
+        .await;
+        let batches = match result {
+            Ok(batches) => batches,
+            Err(e) => {
+                if let Some(staged) = staged {
+                    staged.abort();
+                }
+                return Err(e);
+            }
+        };
+        let target = match staged {
+            Some(staged) => {
+                let shown = staged.target().display().to_string();
+                staged.commit()?;
+                shown
+            }
+            None => target,
+        };
+        Ok(StatementOutcome {
+            index,
+            kind: StatementKind::Write {
+                rows: count_written(&batches),
+                target,
+            },
+            schema,
+            batches: vec![],
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Runs a physical plan on the cluster, showing progress and cancelling
+    /// the job on Ctrl-C.
+    async fn execute(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<RecordBatch>> {
+        let task_ctx = self.ember.session().task_ctx();
+        let progress = JobProgressDisplay::start(
+            self.ember.scheduler_http().to_string(),
+            Arc::clone(&plan),
+            self.show_progress,
+        );
+        let outcome = tokio::select! {
+            result = collect(Arc::clone(&plan), task_ctx) => result.map_err(JobsError::from),
+            _ = tokio::signal::ctrl_c() => {
+                progress.cancel_job().await;
+                Err(JobsError::Usage("interrupted: the job was cancelled".to_string()))
+            }
+        };
+        progress.finish().await;
+        outcome
+    }
+}
+
+/// The row count a write plan reports (DataFusion's `count` column).
+fn count_written(batches: &[RecordBatch]) -> u64 {
+    use arrow::array::{Array as _, AsArray};
+    use arrow::datatypes::UInt64Type;
+    batches
+        .iter()
+        .filter(|b| b.num_columns() > 0)
+        .filter_map(|b| {
+            b.column(0)
+                .as_primitive_opt::<UInt64Type>()
+                .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+        })
+        .sum()
+}
+
+/// The logical plan `DataFrame::write_parquet` would run, built without
+/// running it, so the runner can run it with progress and staging like any
+/// `COPY`.
+fn parquet_copy_plan(df: datafusion::dataframe::DataFrame, path: &str) -> Result<LogicalPlan> {
+    use datafusion::datasource::file_format::format_as_file_type;
+    use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+    use datafusion::logical_expr::LogicalPlanBuilder;
+    let file_type = format_as_file_type(Arc::new(ParquetFormatFactory::new()));
+    let (_, plan) = df.into_parts();
+    let plan = LogicalPlanBuilder::copy_to(
+        plan,
+        path.to_string(),
+        file_type,
+        Default::default(),
+        vec![],
+    )?
+    .build()?;
+    Ok(plan)
+}

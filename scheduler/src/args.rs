@@ -1,0 +1,71 @@
+//! Command-line flags of `ember-scheduler`.
+
+use std::path::PathBuf;
+
+use ballista_core::config::TaskSchedulingPolicy;
+use clap::{Parser, ValueEnum};
+
+/// Ember's scheduler: plans jobs into stages and hands tasks to executors.
+#[derive(Debug, Parser)]
+#[command(name = "ember-scheduler", version, about)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0", env = "EMBER_SCHEDULER_BIND_HOST")]
+    pub bind_host: String,
+
+    /// Port for gRPC, REST and probes (0 picks a free port).
+    #[arg(short, long, default_value_t = 50050, env = "EMBER_SCHEDULER_PORT")]
+    pub port: u16,
+
+    /// Host name executors and clients use to reach this scheduler.
+    #[arg(
+        long,
+        default_value = "localhost",
+        env = "EMBER_SCHEDULER_EXTERNAL_HOST"
+    )]
+    pub external_host: String,
+
+    /// Directory for per-job event logs (read by Ballista's history server).
+    #[arg(long)]
+    pub event_log_dir: Option<PathBuf>,
+
+    /// Log filter, e.g. `info` or `warn,ballista_scheduler=debug` (RUST_LOG wins).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+
+    /// How tasks reach executors: `push` (the scheduler launches them, lower
+    /// latency) or `pull` (executors poll). Executors must use the same.
+    #[arg(long, value_enum, default_value_t = Scheduling::Push)]
+    pub scheduling: Scheduling,
+
+    /// Seconds without a heartbeat after which an executor is considered lost
+    /// and its tasks are rescheduled.
+    #[arg(long, default_value_t = 180)]
+    pub executor_timeout_seconds: u64,
+
+    /// How often, in seconds, to look for lost executors.
+    #[arg(long, default_value_t = 15)]
+    pub expire_dead_executor_interval_seconds: u64,
+
+    /// Executors that must be registered before `/readyz` answers 200.
+    #[arg(long, default_value_t = 1)]
+    pub min_ready_executors: usize,
+}
+
+/// Task scheduling policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scheduling {
+    /// The scheduler launches tasks on executors.
+    Push,
+    /// Executors poll the scheduler for tasks.
+    Pull,
+}
+
+impl From<Scheduling> for TaskSchedulingPolicy {
+    fn from(s: Scheduling) -> Self {
+        match s {
+            Scheduling::Push => TaskSchedulingPolicy::PushStaged,
+            Scheduling::Pull => TaskSchedulingPolicy::PullStaged,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Ember's SQL functions.
+//!
+//! Every function Ember adds to SQL lives here, one function per file, grouped by
+//! family the way `datafusion-functions` is: `features/` (feature engineering),
+//! and, as they land, `scoring/` and `training/`. Each family's `mod.rs` lists its
+//! functions; [`all_scalar_functions`] and [`all_aggregate_functions`] list every
+//! family. `ember-core` registers exactly these lists on the client, the
+//! scheduler and every executor, so a function added here is available
+//! everywhere a plan can be built or run.
+
+pub mod config;
+pub mod features;
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+
+/// Every scalar function Ember adds to SQL.
+pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    features::scalar_functions()
+}
+
+/// Every aggregate function Ember adds to SQL.
+pub fn all_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    features::aggregate_functions()
+}

@@ -6,5 +6,6 @@
 //!   and decimals, relative tolerance for floats, order-insensitive where the
 //!   query does not order its result).
 
+pub mod report;
 pub mod tpch;
 pub mod verify;

@@ -10,7 +10,7 @@ use url::Url;
 use crate::config::ember_session_config;
 use crate::embedded::EmbeddedCluster;
 use crate::error::{EmberError, Result};
-use crate::registry::{ember_aggregate_functions, ember_scalar_functions};
+use crate::registry::{ember_aggregate_functions, ember_scalar_functions, ember_table_functions};
 use crate::session::{ember_runtime_env, ember_session_state};
 
 /// The scheduler port when an address gives none.
@@ -109,6 +109,9 @@ impl EmberContext {
         }
         for f in ember_aggregate_functions() {
             ctx.register_udaf(f.as_ref().clone());
+        }
+        for (name, f) in ember_table_functions() {
+            ctx.register_udtf(name, f);
         }
         Ok(Self {
             ctx,

@@ -4,10 +4,13 @@
 //! It is the same scheduler (with Ember's routes) and the same executor code
 //! as the binaries run, minus process boundaries: work is planned into stages
 //! and shuffled through Arrow Flight exactly as on a real cluster, so a job
-//! that works embedded works on a cluster. Two things differ, both to cut
-//! latency: the executor pulls tasks and is woken the moment the scheduler has
-//! work (Ballista's `on_work_available` hook) instead of polling, and all
-//! ports are chosen by the OS.
+//! that works embedded works on a cluster. Scheduling is push-based, as on a
+//! cluster: the scheduler launches a task the moment a slot is free and the
+//! executor reports each task as it ends. (Ballista's own standalone mode
+//! uses pull scheduling, where an idle executor polls every 50 ms and reports
+//! finished tasks only with its next poll, which costs a few hundred
+//! milliseconds per multi-stage query.) All ports are on loopback, chosen by
+//! the OS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,15 +27,16 @@ use ballista_core::serde::scheduler::{
     ExecutorOperatingSystemSpecification, ExecutorSpecification,
 };
 use ballista_core::utils::{GrpcServerConfig, create_grpc_server};
-use ballista_executor::execution_loop::poll_loop;
 use ballista_executor::executor::Executor;
+use ballista_executor::executor_process::ExecutorProcessConfig;
+use ballista_executor::executor_server::startup;
 use ballista_executor::flight_service::BallistaFlightService;
 use ballista_executor::health::ExecutorHealth;
 use ballista_executor::metrics::LoggingMetricsCollector;
 use ballista_executor::runtime_cache::{DefaultSessionRuntimeCache, MemoryPoolPolicy};
+use ballista_executor::shutdown::ShutdownNotifier;
 use ballista_scheduler::config::SchedulerConfig;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -50,6 +54,7 @@ const SESSION_RUNTIME_CACHE: usize = 16;
 pub struct EmbeddedCluster {
     scheduler: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    shutdown: ShutdownNotifier,
     _work_dir: tempfile::TempDir,
 }
 
@@ -57,16 +62,13 @@ impl EmbeddedCluster {
     /// Starts a scheduler and an executor with `vcores` task slots.
     pub async fn start(vcores: usize) -> Result<Self> {
         let vcores = vcores.max(1);
-        let wake_executor = Arc::new(Notify::new());
         let listener = bind_loopback().await?;
         let scheduler = local_addr(&listener)?;
 
-        let wake = Arc::clone(&wake_executor);
         let config = SchedulerConfig::default()
             .with_hostname("127.0.0.1")
             .with_port(scheduler.port())
-            .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
-            .with_on_work_available(Arc::new(move |_| wake.notify_one()));
+            .with_scheduler_policy(TaskSchedulingPolicy::PushStaged);
         let started = create_ember_scheduler(ember_scheduler_config(config)?).await?;
         let mut tasks = vec![tokio::spawn(async move {
             if let Err(e) = serve(listener, started).await {
@@ -79,10 +81,12 @@ impl EmbeddedCluster {
             .tempdir()
             .map_err(|e| EmberError::io("temporary work directory", e))?;
         let work_path = work_dir.path().to_string_lossy().to_string();
-        tasks.extend(start_executor(scheduler, vcores, work_path, wake_executor).await?);
+        let (executor_tasks, shutdown) = start_executor(scheduler, vcores, work_path).await?;
+        tasks.extend(executor_tasks);
         Ok(Self {
             scheduler,
             tasks,
+            shutdown,
             _work_dir: work_dir,
         })
     }
@@ -95,6 +99,8 @@ impl EmbeddedCluster {
 
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
+        // Stops the executor's task runner, status reporter and heartbeat loops.
+        let _ = self.shutdown.notify_shutdown.send(());
         for task in &self.tasks {
             task.abort();
         }
@@ -117,15 +123,17 @@ async fn start_executor(
     scheduler: SocketAddr,
     vcores: usize,
     work_dir: String,
-    wake: Arc<Notify>,
-) -> Result<Vec<JoinHandle<()>>> {
+) -> Result<(Vec<JoinHandle<()>>, ShutdownNotifier)> {
     let flight = bind_loopback().await?;
     let flight_addr = local_addr(&flight)?;
+    // The scheduler dials the executor's gRPC port back during registration;
+    // Ballista binds it itself, so it is chosen here and released just before.
+    let grpc_port = local_addr(&bind_loopback().await?)?.port();
     let metadata = ExecutorRegistration {
         id: new_instance_id(),
         host: Some(flight_addr.ip().to_string()),
         port: u32::from(flight_addr.port()),
-        grpc_port: 0,
+        grpc_port: u32::from(grpc_port),
         specification: Some(
             ExecutorSpecification::default()
                 .with_vcores(vcores as u32)
@@ -155,7 +163,7 @@ async fn start_executor(
         .with_session_runtime_cache(Some(runtime_cache)),
     );
 
-    let flight_service = FlightServiceServer::new(BallistaFlightService::new(work_dir))
+    let flight_service = FlightServiceServer::new(BallistaFlightService::new(work_dir.clone()))
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
     let flight_task = tokio::spawn(async move {
@@ -168,26 +176,41 @@ async fn start_executor(
         }
     });
 
-    let client = connect_scheduler(scheduler).await?;
+    let config = Arc::new(ExecutorProcessConfig {
+        bind_host: "127.0.0.1".to_string(),
+        external_host: Some("127.0.0.1".to_string()),
+        port: flight_addr.port(),
+        grpc_port,
+        scheduler_host: scheduler.ip().to_string(),
+        scheduler_port: scheduler.port(),
+        vcores,
+        task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
+        work_dir: Some(work_dir),
+        ..ExecutorProcessConfig::default()
+    });
     let codec: BallistaCodec = BallistaCodec::new(
         Arc::new(EmberLogicalCodec::default()),
         Arc::new(EmberPhysicalCodec::default()),
     );
-    let poll_task = tokio::spawn(async move {
-        if let Err(e) = poll_loop(
-            client,
-            executor,
-            codec,
-            Some(wake),
-            None,
-            ExecutorHealth::new(),
-        )
-        .await
-        {
+    let (stop, _stopped) = tokio::sync::mpsc::channel(1);
+    let shutdown = ShutdownNotifier::new();
+    let client = connect_scheduler(scheduler).await?;
+    let server = startup(
+        client,
+        config,
+        executor,
+        codec,
+        stop,
+        &shutdown,
+        ExecutorHealth::new(),
+    )
+    .await?;
+    let server_task = tokio::spawn(async move {
+        if let Ok(Err(e)) = server.await {
             log::error!("embedded executor stopped: {e}");
         }
     });
-    Ok(vec![flight_task, poll_task])
+    Ok((vec![flight_task, server_task], shutdown))
 }
 
 /// Connects to the in-process scheduler, which may need a moment to listen.

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use ballista_core::registry::BallistaFunctionRegistry;
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::error::Result;
 use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
@@ -30,6 +31,12 @@ pub fn is_ember_function(name: &str) -> bool {
         || ember_aggregate_functions().iter().any(|f| f.name() == name)
 }
 
+/// Ember's table functions (called in `FROM`), by name. They are needed
+/// where SQL is planned, the client: they expand to plain plan nodes there.
+pub fn ember_table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+    ember_udfs::all_table_functions()
+}
+
 /// Adds Ember's functions to `state`. Call it after the state has been
 /// upgraded for Ballista, never before: the upgrade replaces function lists.
 pub fn register_ember_functions(state: &mut SessionState) -> Result<()> {
@@ -38,6 +45,9 @@ pub fn register_ember_functions(state: &mut SessionState) -> Result<()> {
     }
     for f in ember_aggregate_functions() {
         state.register_udaf(f)?;
+    }
+    for (name, f) in ember_table_functions() {
+        state.register_udtf(name, f);
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! The `ember` command as a user runs it: output formats, writes, bad input.
 //! Every case runs embedded and against the shared two-executor cluster.
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 

@@ -71,3 +71,25 @@ async fn feature_hash_runs_on_executors_with_session_options(#[case] mode: Mode)
     .expect("configured bucket count");
     assert_eq!(buckets(&configured), vec![Some(7), Some(15), None]);
 }
+
+#[rstest]
+#[case::embedded(Mode::Embedded)]
+#[case::cluster(Mode::Cluster)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_table_functions_run_distributed(#[case] mode: Mode) {
+    let ember = connect(mode).await;
+    let results = run_on_ember(
+        &ember,
+        "SELECT count(*) AS n, sum(value) AS total FROM generate_series(1, 1000) \
+         UNION ALL SELECT count(*), sum(value) FROM range(1, 1000)",
+    )
+    .await
+    .expect("series queries");
+    let text = arrow::util::pretty::pretty_format_batches(&results[0])
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("| 1000 | 500500 |") && text.contains("| 999  | 499500 |"),
+        "{text}"
+    );
+}

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod features;
+pub mod tables;
 
 use std::sync::Arc;
 
@@ -18,6 +19,14 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 /// Every scalar function Ember adds to SQL.
 pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
     features::scalar_functions()
+}
+
+/// Every table function (called in `FROM`) Ember adds to SQL, by name.
+pub fn all_table_functions() -> Vec<(
+    &'static str,
+    Arc<dyn datafusion::catalog::TableFunctionImpl>,
+)> {
+    tables::table_functions()
 }
 
 /// Every aggregate function Ember adds to SQL.

@@ -247,7 +247,7 @@ impl<'a> SqlRunner<'a> {
 
 /// The row count a write plan reports (DataFusion's `count` column).
 fn count_written(batches: &[RecordBatch]) -> u64 {
-    use arrow::array::{Array as _, AsArray};
+    use arrow::array::AsArray;
     use arrow::datatypes::UInt64Type;
     batches
         .iter()

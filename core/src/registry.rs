@@ -52,10 +52,27 @@ pub fn register_ember_functions(state: &mut SessionState) -> Result<()> {
     Ok(())
 }
 
-/// The registry an executor decodes task plans with: Ballista's (DataFusion's
-/// built-ins) plus Ember's functions.
+/// The registry an executor decodes task plans with: the same built-ins the
+/// client and scheduler plan with, plus Ember's functions.
+///
+/// Ballista's `BallistaFunctionRegistry::default()` leaves out DataFusion's
+/// nested (array, map, struct-access) functions, although the client plans
+/// with them: any task using `array_element` or `p[1]` was rejected by the
+/// executor. The lists here are the ones [`crate::session`] plans with.
 pub fn executor_function_registry() -> BallistaFunctionRegistry {
+    use ballista_core::extension::{
+        ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+    };
     let mut registry = BallistaFunctionRegistry::default();
+    for f in ballista_scalar_functions() {
+        registry.scalar_functions.insert(f.name().to_string(), f);
+    }
+    for f in ballista_aggregate_functions() {
+        registry.aggregate_functions.insert(f.name().to_string(), f);
+    }
+    for f in ballista_window_functions() {
+        registry.window_functions.insert(f.name().to_string(), f);
+    }
     for f in ember_scalar_functions() {
         registry.scalar_functions.insert(f.name().to_string(), f);
     }
@@ -73,6 +90,8 @@ mod tests {
     fn executor_registry_has_builtins_and_ember_functions() {
         let registry = executor_function_registry();
         assert!(registry.udf("abs").is_ok());
+        assert!(registry.udf("array_element").is_ok(), "nested functions");
+        assert!(registry.udf("predict").is_ok() && registry.udf("__ember_score").is_ok());
         assert!(registry.udf("feature_hash").is_ok());
         assert!(is_ember_function("feature_hash"));
         assert!(!is_ember_function("abs"));

@@ -14,6 +14,7 @@
 
 pub mod cluster;
 pub mod data;
+pub mod scoring_fixtures;
 pub mod sql;
 
 /// Where tests run a query.

@@ -93,3 +93,24 @@ async fn series_table_functions_run_distributed(#[case] mode: Mode) {
         "{text}"
     );
 }
+
+#[rstest]
+#[case::embedded(Mode::Embedded)]
+#[case::cluster(Mode::Cluster)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_functions_run_on_executors(#[case] mode: Mode) {
+    // Executors must decode DataFusion's array and struct functions too.
+    let data = words_table();
+    let ember = connect(mode).await;
+    let sql = format!(
+        "CREATE EXTERNAL TABLE words STORED AS PARQUET LOCATION '{}/'; \
+         SELECT make_array(word, 'x')[1] AS first, named_struct('w', word)['w'] AS w \
+         FROM words WHERE word IS NOT NULL ORDER BY word",
+        data.path().display()
+    );
+    let results = run_on_ember(&ember, &sql).await.expect("nested functions");
+    let text = arrow::util::pretty::pretty_format_batches(&results[0])
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| hello     | hello     |"), "{text}");
+}

@@ -42,6 +42,55 @@ config_namespace! {
         pub features: FeatureOptions, default = FeatureOptions::default()
         /// Output options.
         pub write: WriteOptions, default = WriteOptions::default()
+        /// Models registered by name: `SET ember.models.churn = 's3://models/churn.json'`
+        /// lets queries call `predict('churn', ...)`.
+        pub models: ModelNames, default = ModelNames::default()
+    }
+}
+
+/// Model names registered in a session (`ember.models.<name> = <uri>`).
+///
+/// Names are case-insensitive (stored lower-case) and made of letters, digits,
+/// `_` and `-`. The map travels with the session's options to the scheduler and
+/// every executor, like any other `ember.*` option.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelNames(pub std::collections::BTreeMap<String, String>);
+
+impl ModelNames {
+    /// The URI registered under `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// Whether `name` can be registered as a model name.
+    pub fn is_valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }
+}
+
+impl ConfigField for ModelNames {
+    fn visit<V: Visit>(&self, v: &mut V, key: &str, _description: &'static str) {
+        for (name, uri) in &self.0 {
+            v.some(&format!("{key}.{name}"), uri, "a model registered by name");
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        if !Self::is_valid_name(key) {
+            return Err(datafusion::error::DataFusionError::Configuration(format!(
+                "ember.models.<name>: '{key}' is not a valid model name (use letters, digits, '_' and '-'), e.g. SET ember.models.churn = 's3://bucket/churn.json'"
+            )));
+        }
+        let value = value.trim();
+        if value.is_empty() {
+            self.0.remove(&key.to_ascii_lowercase());
+        } else {
+            self.0.insert(key.to_ascii_lowercase(), value.to_string());
+        }
+        Ok(())
     }
 }
 
@@ -125,6 +174,25 @@ mod tests {
         let ember = EmberConfig::from_options(config.options());
         assert_eq!(ember.features.hash_buckets, 16);
         assert!(!ember.write.atomic);
+    }
+
+    #[test]
+    fn models_are_registered_by_name_and_listed_with_their_full_key() {
+        let mut config = SessionConfig::new().with_option_extension(EmberConfig::default());
+        config
+            .options_mut()
+            .set("ember.models.Churn", "s3://models/churn.json")
+            .unwrap();
+        let ember = EmberConfig::from_options(config.options());
+        assert_eq!(ember.models.get("churn"), Some("s3://models/churn.json"));
+        let keys: Vec<String> = config.options().entries().into_iter().map(|e| e.key).collect();
+        assert!(keys.contains(&"ember.models.churn".to_string()), "{keys:?}");
+        let err = config
+            .options_mut()
+            .set("ember.models.bad name", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad name"), "{err}");
     }
 
     #[test]

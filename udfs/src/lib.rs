@@ -2,7 +2,7 @@
 //!
 //! Every function Ember adds to SQL lives here, one function per file, grouped by
 //! family the way `datafusion-functions` is: `features/` (feature engineering),
-//! and, as they land, `scoring/` and `training/`. Each family's `mod.rs` lists its
+//! `scoring/` (model scoring) and, as it lands, `training/`. Each family's `mod.rs` lists its
 //! functions; [`all_scalar_functions`] and [`all_aggregate_functions`] list every
 //! family. `ember-core` registers exactly these lists on the client, the
 //! scheduler and every executor, so a function added here is available
@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod features;
+pub mod scoring;
 pub mod tables;
 
 use std::sync::Arc;
@@ -18,7 +19,9 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 /// Every scalar function Ember adds to SQL.
 pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    features::scalar_functions()
+    let mut functions = features::scalar_functions();
+    functions.extend(scoring::scalar_functions());
+    functions
 }
 
 /// Every table function (called in `FROM`) Ember adds to SQL, by name.

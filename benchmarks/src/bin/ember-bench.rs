@@ -34,6 +34,8 @@ struct Cli {
 enum Command {
     /// Generate TPC-H data (once) and time the 22 queries.
     Tpch(TpchArgs),
+    /// Time a model's evaluator over rows held in memory, at fixed thread counts.
+    Score(ember_benchmarks::scoring::ScoreArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +122,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tpch(args) => tpch(args).await,
+        Command::Score(args) => ember_benchmarks::scoring::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 mod cluster_cmd;
 mod demo_cmd;
+mod score_cmd;
 mod sql_cmd;
 
 use clap::{Parser, Subcommand};
@@ -10,6 +11,7 @@ use crate::error::Result;
 
 pub use cluster_cmd::ClusterCommand;
 pub use demo_cmd::DemoCommand;
+pub use score_cmd::ScoreArgs;
 pub use sql_cmd::SqlArgs;
 
 /// Ember: a distributed batch engine for SQL, feature engineering, training
@@ -27,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Run SQL statements (embedded, or on a cluster with --cluster).
     Sql(SqlArgs),
+    /// Score a Parquet dataset with a model and write the rows with their predictions.
+    Score(ScoreArgs),
     /// Start, stop or inspect a local cluster of separate processes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -40,6 +44,7 @@ impl Cli {
     pub async fn run(self) -> Result<()> {
         match self.command {
             Command::Sql(args) => sql_cmd::run(args).await,
+            Command::Score(args) => score_cmd::run(args).await,
             Command::Cluster(command) => cluster_cmd::run(command).await,
             Command::Demo(command) => demo_cmd::run(command).await,
         }

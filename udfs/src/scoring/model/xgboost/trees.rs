@@ -1,0 +1,422 @@
+//! XGBoost tree ensembles (`gbtree`, `dart`), evaluated exactly as XGBoost's
+//! CPU predictor does.
+//!
+//! Semantics reproduced from XGBoost's predictor: features are `f32`; a missing
+//! value (NaN, or an Arrow null) takes the node's default direction; a numeric
+//! split goes left when `value < split_condition` (in `f32`); a categorical split
+//! goes right when the category is in the node's set and left otherwise, with
+//! negative or too-large (≥ 2^24) categories going left; margins start at the
+//! base score (as a margin) and add leaf values in `f32`, in tree order.
+//!
+//! Layout: every tree's nodes are renumbered breadth-first (siblings adjacent)
+//! into one vector of 16-byte nodes shared by all trees. A leaf points to itself
+//! on both sides, so walking a tree is a fixed number of steps (its depth) with
+//! no leaf test, and [`LANES`] rows walk the same tree together: their steps are
+//! independent, so the CPU overlaps their memory loads. Rows are copied into a
+//! row-major `f32` block, and each tree is evaluated over the whole block while
+//! it is hot in cache. Categorical splits take a separate, branchier step that
+//! models without them never pay for.
+
+use arrow::array::Float64Array;
+use serde_json::Value;
+
+use super::fields::Doc;
+use crate::scoring::model::{ModelResult, block_rows, fill_row_block};
+
+/// Rows evaluated together, tree by tree.
+const BLOCK_ROWS: usize = 64;
+/// Rows walking one tree in lock step.
+const LANES: usize = 8;
+/// XGBoost's largest valid category (`kMaxCat`).
+const MAX_CATEGORY: f32 = 16_777_216.0;
+
+const LEAF: u32 = 1 << 31;
+const DEFAULT_LEFT: u32 = 1 << 30;
+const CATEGORICAL: u32 = 1 << 29;
+const FEATURE_MASK: u32 = CATEGORICAL - 1;
+
+/// One node. For a leaf, `value` is the leaf value and both children are the
+/// leaf itself; for a split, `value` is the threshold.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    value: f32,
+    /// Feature index in the low bits, flags in the high bits.
+    feature_flags: u32,
+    left: u32,
+    right: u32,
+}
+
+/// A category set as a bitset over `words` 32-bit words starting at `offset`.
+#[derive(Debug, Clone, Copy)]
+struct CategorySet {
+    offset: u32,
+    words: u32,
+}
+
+/// The trees of one XGBoost model, ready to evaluate.
+#[derive(Debug)]
+pub struct TreeEnsemble {
+    nodes: Vec<Node>,
+    /// For each node, the index of its category set (categorical splits only).
+    node_category_set: Vec<u32>,
+    has_categorical: bool,
+    category_sets: Vec<CategorySet>,
+    category_bits: Vec<u32>,
+    /// Root node of each tree to evaluate, in evaluation order.
+    roots: Vec<u32>,
+    /// Depth of each tree (steps from the root to its deepest leaf).
+    depths: Vec<u32>,
+    /// Output group of each tree.
+    groups: Vec<u32>,
+    /// DART tree weights, one per tree; `None` for `gbtree`.
+    weights: Option<Vec<f32>>,
+    /// Base score as a margin, per output group.
+    base_margin: Vec<f32>,
+    num_features: usize,
+}
+
+impl TreeEnsemble {
+    /// Builds the ensemble from the JSON trees selected for prediction.
+    pub(crate) fn from_json(
+        doc: &Doc<'_>,
+        trees: &[&Value],
+        groups: Vec<u32>,
+        weights: Option<Vec<f32>>,
+        base_margin: Vec<f32>,
+        num_features: usize,
+    ) -> ModelResult<TreeEnsemble> {
+        let mut ensemble = TreeEnsemble {
+            nodes: Vec::new(),
+            node_category_set: Vec::new(),
+            has_categorical: false,
+            category_sets: Vec::new(),
+            category_bits: Vec::new(),
+            roots: Vec::with_capacity(trees.len()),
+            depths: Vec::with_capacity(trees.len()),
+            groups,
+            weights,
+            base_margin,
+            num_features,
+        };
+        for (i, tree) in trees.iter().enumerate() {
+            ensemble.add_tree(doc, i, tree)?;
+        }
+        Ok(ensemble)
+    }
+
+    fn add_tree(&mut self, doc: &Doc<'_>, index: usize, tree: &Value) -> ModelResult<()> {
+        let path = format!("trees[{index}]");
+        let params = doc.get(tree, &path, "tree_param")?;
+        let leaf_width = params
+            .get("size_leaf_vector")
+            .map(|_| doc.usize_param(params, &format!("{path}.tree_param"), "size_leaf_vector"))
+            .transpose()?
+            .unwrap_or(1);
+        if leaf_width > 1 {
+            return Err(doc.unsupported(format!(
+                "multi-target trees (tree {index} has leaf vectors of size {leaf_width})"
+            )));
+        }
+        let left = doc.i64_array(tree, &path, "left_children")?;
+        let right = doc.i64_array(tree, &path, "right_children")?;
+        let features = doc.i64_array(tree, &path, "split_indices")?;
+        let conditions = doc.f32_array(tree, &path, "split_conditions")?;
+        let default_left = doc.i64_array(tree, &path, "default_left")?;
+        let n = left.len();
+        if n == 0 {
+            return Err(doc.malformed(format!("{path} has no nodes")));
+        }
+        for (name, len) in [
+            ("right_children", right.len()),
+            ("split_indices", features.len()),
+            ("split_conditions", conditions.len()),
+            ("default_left", default_left.len()),
+        ] {
+            if len != n {
+                return Err(doc.malformed(format!(
+                    "{path}.{name} has {len} entries but left_children has {n}"
+                )));
+            }
+        }
+        let split_type = match tree.get("split_type") {
+            Some(_) => doc.i64_array(tree, &path, "split_type")?,
+            None => vec![0; n],
+        };
+        if split_type.len() != n {
+            return Err(doc.malformed(format!("{path}.split_type has {} entries, expected {n}", split_type.len())));
+        }
+        let categories = CategoryTable::read(doc, tree, &path, n)?;
+
+        // Breadth-first renumbering: old node id -> new slot, children adjacent.
+        let base = self.nodes.len();
+        let node_limit = u32::MAX as usize / 2;
+        if base + n > node_limit {
+            return Err(doc.unsupported("more than 2^30 tree nodes"));
+        }
+        self.roots.push(base as u32);
+        let placeholder = Node { value: 0.0, feature_flags: LEAF, left: 0, right: 0 };
+        self.nodes.push(placeholder);
+        self.node_category_set.push(0);
+        let mut depth = 0u32;
+        let mut queue = std::collections::VecDeque::from([(0usize, base, 0u32)]);
+        let mut visited = vec![false; n];
+        while let Some((old, slot, level)) = queue.pop_front() {
+            if std::mem::replace(&mut visited[old], true) {
+                return Err(doc.malformed(format!("{path} is not a tree: node {old} is reached twice")));
+            }
+            let (l, r) = (left[old], right[old]);
+            if l == -1 {
+                depth = depth.max(level);
+                let me = slot as u32;
+                self.nodes[slot] = Node { value: conditions[old], feature_flags: LEAF, left: me, right: me };
+                continue;
+            }
+            let child = |c: i64| -> ModelResult<usize> {
+                usize::try_from(c)
+                    .ok()
+                    .filter(|c| *c < n && *c != 0)
+                    .ok_or_else(|| doc.malformed(format!("{path}: node {old} has child {c}, outside 1..{n}")))
+            };
+            let (l, r) = (child(l)?, child(r)?);
+            let feature = usize::try_from(features[old])
+                .ok()
+                .filter(|f| *f < self.num_features)
+                .ok_or_else(|| doc.malformed(format!(
+                    "{path}: node {old} splits on feature {}, but the model has {} features",
+                    features[old], self.num_features
+                )))?;
+            let mut flags = feature as u32;
+            if default_left[old] != 0 {
+                flags |= DEFAULT_LEFT;
+            }
+            if split_type[old] == 1 {
+                flags |= CATEGORICAL;
+                self.has_categorical = true;
+                self.node_category_set[slot] = self.add_category_set(doc, &path, &categories, old)?;
+            }
+            let left_slot = self.nodes.len();
+            self.nodes.extend([placeholder, placeholder]);
+            self.node_category_set.extend([0, 0]);
+            self.nodes[slot] = Node {
+                value: conditions[old],
+                feature_flags: flags,
+                left: left_slot as u32,
+                right: left_slot as u32 + 1,
+            };
+            queue.push_back((l, left_slot, level + 1));
+            queue.push_back((r, left_slot + 1, level + 1));
+        }
+        self.depths.push(depth);
+        Ok(())
+    }
+
+    fn add_category_set(
+        &mut self,
+        doc: &Doc<'_>,
+        path: &str,
+        table: &CategoryTable,
+        node: usize,
+    ) -> ModelResult<u32> {
+        let members = table.members(node).ok_or_else(|| {
+            doc.malformed(format!("{path}: node {node} is a categorical split without a category set"))
+        })?;
+        let max = members.iter().copied().max().unwrap_or(0);
+        if max < 0 || max as f32 >= MAX_CATEGORY || members.iter().any(|c| *c < 0) {
+            return Err(doc.malformed(format!("{path}: node {node} has a category outside 0..2^24")));
+        }
+        let words = (max as usize) / 32 + 1;
+        let offset = self.category_bits.len();
+        self.category_bits.resize(offset + words, 0);
+        for c in members {
+            let c = *c as usize;
+            self.category_bits[offset + c / 32] |= 1 << (c % 32);
+        }
+        self.category_sets.push(CategorySet { offset: offset as u32, words: words as u32 });
+        Ok((self.category_sets.len() - 1) as u32)
+    }
+
+    /// Number of features the trees read.
+    pub fn num_features(&self) -> usize {
+        self.num_features
+    }
+
+    #[inline]
+    fn in_category_set(&self, set: u32, value: f32) -> bool {
+        let set = self.category_sets[set as usize];
+        let category = value as u32;
+        let word = category / 32;
+        word < set.words
+            && (self.category_bits[(set.offset + word) as usize] >> (category % 32)) & 1 == 1
+    }
+
+    /// One step down from node `at` for the row starting at `row` in `block`:
+    /// left when `value < threshold`, or when the value is missing and the
+    /// default is left. A leaf steps to itself.
+    #[inline(always)]
+    fn step(&self, at: u32, block: &[f32], row: usize) -> u32 {
+        let node = &self.nodes[at as usize];
+        let value = block[row + (node.feature_flags & FEATURE_MASK) as usize];
+        let go_left = (value < node.value) | (value.is_nan() & (node.feature_flags & DEFAULT_LEFT != 0));
+        if go_left { node.left } else { node.right }
+    }
+
+    /// [`Self::step`] for trees with categorical splits: a category in the
+    /// node's set goes right; anything else (unseen, negative, ≥ 2^24) left.
+    #[inline(always)]
+    fn step_categorical(&self, at: u32, block: &[f32], row: usize) -> u32 {
+        let node = &self.nodes[at as usize];
+        if node.feature_flags & CATEGORICAL == 0 {
+            return self.step(at, block, row);
+        }
+        let value = block[row + (node.feature_flags & FEATURE_MASK) as usize];
+        let go_right = if value.is_nan() {
+            node.feature_flags & DEFAULT_LEFT == 0
+        } else {
+            !(value < 0.0 || value >= MAX_CATEGORY)
+                && self.in_category_set(self.node_category_set[at as usize], value)
+        };
+        if go_right { node.right } else { node.left }
+    }
+
+    /// Leaf values of tree `t` for `L` consecutive rows starting at block row `first`.
+    #[inline(always)]
+    fn leaves<const L: usize, const CATEGORICAL_STEPS: bool>(
+        &self,
+        t: usize,
+        block: &[f32],
+        width: usize,
+        first: usize,
+    ) -> [f32; L] {
+        let mut at = [self.roots[t]; L];
+        for _ in 0..self.depths[t] {
+            for (j, a) in at.iter_mut().enumerate() {
+                let row = (first + j) * width;
+                *a = if CATEGORICAL_STEPS {
+                    self.step_categorical(*a, block, row)
+                } else {
+                    self.step(*a, block, row)
+                };
+            }
+        }
+        at.map(|a| self.nodes[a as usize].value)
+    }
+
+    /// Adds tree `t`'s contribution to the margins of block rows `first..first + L`.
+    #[inline(always)]
+    fn add_tree_margins<const L: usize, const CATEGORICAL_STEPS: bool>(
+        &self,
+        t: usize,
+        block: &[f32],
+        width: usize,
+        first: usize,
+        margins: &mut [f32],
+        k: usize,
+    ) {
+        let group = self.groups[t] as usize;
+        let leaves = self.leaves::<L, CATEGORICAL_STEPS>(t, block, width, first);
+        match &self.weights {
+            None => {
+                for (j, leaf) in leaves.iter().enumerate() {
+                    margins[(first + j) * k + group] += leaf;
+                }
+            }
+            Some(weights) => {
+                // DART, as XGBoost's `inplace_predict`: each tree is predicted on its
+                // own from the base margin, then (prediction - base) * weight is added.
+                let (w, base) = (weights[t], self.base_margin[group]);
+                for (j, leaf) in leaves.iter().enumerate() {
+                    let alone = base + leaf;
+                    margins[(first + j) * k + group] += (alone - base) * w;
+                }
+            }
+        }
+    }
+
+    fn score_block<const CATEGORICAL_STEPS: bool>(
+        &self,
+        block: &[f32],
+        width: usize,
+        rows: usize,
+        margins: &mut [f32],
+        k: usize,
+    ) {
+        for t in 0..self.roots.len() {
+            let mut first = 0;
+            while first + LANES <= rows {
+                self.add_tree_margins::<LANES, CATEGORICAL_STEPS>(t, block, width, first, margins, k);
+                first += LANES;
+            }
+            while first < rows {
+                self.add_tree_margins::<1, CATEGORICAL_STEPS>(t, block, width, first, margins, k);
+                first += 1;
+            }
+        }
+    }
+
+    /// Margins for rows `start..`, written to `out` (`rows × groups`, row-major).
+    pub fn score(&self, columns: &[&Float64Array], start: usize, out: &mut [f64]) {
+        let k = self.base_margin.len();
+        let rows = out.len() / k;
+        let width = self.num_features;
+        let block_size = block_rows(width, BLOCK_ROWS);
+        let mut block: Vec<f32> = Vec::with_capacity(block_size * width);
+        let mut margins = vec![0f32; block_size * k];
+        let mut first = 0;
+        while first < rows {
+            let n = block_size.min(rows - first);
+            fill_row_block(columns, start + first, n, f32::NAN, |v| v as f32, &mut block);
+            let margins = &mut margins[..n * k];
+            for row in margins.chunks_mut(k) {
+                row.copy_from_slice(&self.base_margin);
+            }
+            if self.has_categorical {
+                self.score_block::<true>(&block, width, n, margins, k);
+            } else {
+                self.score_block::<false>(&block, width, n, margins, k);
+            }
+            for (o, m) in out[first * k..(first + n) * k].iter_mut().zip(margins.iter()) {
+                *o = f64::from(*m);
+            }
+            first += n;
+        }
+    }
+}
+
+/// The `categories*` arrays of a tree: for each categorical node, the list of
+/// categories that go right.
+struct CategoryTable {
+    nodes: Vec<i64>,
+    segments: Vec<i64>,
+    sizes: Vec<i64>,
+    categories: Vec<i64>,
+}
+
+impl CategoryTable {
+    fn read(doc: &Doc<'_>, tree: &Value, path: &str, _n: usize) -> ModelResult<CategoryTable> {
+        let read = |key: &str| -> ModelResult<Vec<i64>> {
+            match tree.get(key) {
+                Some(_) => doc.i64_array(tree, path, key),
+                None => Ok(Vec::new()),
+            }
+        };
+        let table = CategoryTable {
+            nodes: read("categories_nodes")?,
+            segments: read("categories_segments")?,
+            sizes: read("categories_sizes")?,
+            categories: read("categories")?,
+        };
+        if table.nodes.len() != table.segments.len() || table.nodes.len() != table.sizes.len() {
+            return Err(doc.malformed(format!(
+                "{path}: categories_nodes, categories_segments and categories_sizes differ in length"
+            )));
+        }
+        Ok(table)
+    }
+
+    fn members(&self, node: usize) -> Option<&[i64]> {
+        let i = self.nodes.iter().position(|n| *n == node as i64)?;
+        let start = usize::try_from(self.segments[i]).ok()?;
+        let len = usize::try_from(self.sizes[i]).ok()?;
+        self.categories.get(start..start.checked_add(len)?)
+    }
+}

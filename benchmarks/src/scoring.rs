@@ -101,7 +101,7 @@ fn read_columns(input: &PathBuf, model: &Model) -> Result<Vec<Float64Array>, Str
 }
 
 fn write_predictions(path: &PathBuf, model: &Model, columns: &[&Float64Array]) -> Result<(), String> {
-    let mut scores = model.raw_scores(columns);
+    let mut scores = model.raw_scores(columns).map_err(|e| e.to_string())?;
     model.transform(&mut scores);
     let k = scores.num_outputs;
     let rows = scores.values.len() / k;
@@ -135,11 +135,11 @@ pub fn run(args: ScoreArgs) -> Result<(), String> {
         let mut best = f64::INFINITY;
         for _ in 0..args.runs.max(1) {
             let started = Instant::now();
-            let checksum = pool.install(|| {
-                let mut scores = model.raw_scores(&columns);
+            let checksum = pool.install(|| -> Result<f64, String> {
+                let mut scores = model.raw_scores(&columns).map_err(|e| e.to_string())?;
                 model.transform(&mut scores);
-                scores.values.iter().sum::<f64>()
-            });
+                Ok(scores.values.iter().sum::<f64>())
+            })?;
             best = best.min(started.elapsed().as_secs_f64());
             std::hint::black_box(checksum);
         }

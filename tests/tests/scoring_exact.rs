@@ -46,7 +46,7 @@ fn every_fixture_scores_exactly_like_its_library() {
         let columns = features(case, &model);
         let refs: Vec<&Float64Array> = columns.iter().map(|c| c.as_ref()).collect();
         let expected = read_parquet(&dir().join(&case.expected));
-        let raw = model.raw_scores(&refs);
+        let raw = model.raw_scores(&refs).expect("scores");
         let k = model.num_outputs;
         for class in 0..k {
             let want = column_f64(&expected, &format!("raw_{class}"));
@@ -60,7 +60,9 @@ fn every_fixture_scores_exactly_like_its_library() {
         // Transformed predictions: the class index for multi:softmax, the
         // probabilities / values otherwise.
         if case.objective == "multi:softmax" {
-            let classes = OutputKind::Class.build(&model, model.raw_scores(&refs));
+            let classes = OutputKind::Class
+                .build(&model, model.raw_scores(&refs).expect("scores"))
+                .expect("classes");
             let classes = classes.as_primitive::<arrow::datatypes::Int64Type>();
             for (row, want) in column_f64(&expected, "pred_0").iter().enumerate() {
                 if Some(classes.value(row) as f64) != *want {
@@ -69,7 +71,7 @@ fn every_fixture_scores_exactly_like_its_library() {
             }
             continue;
         }
-        let mut predictions = model.raw_scores(&refs);
+        let mut predictions = model.raw_scores(&refs).expect("scores");
         model.transform(&mut predictions);
         for class in 0..case.pred_columns {
             for (row, want) in column_f64(&expected, &format!("pred_{class}")).iter().enumerate() {

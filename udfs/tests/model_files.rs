@@ -133,8 +133,10 @@ fn score_some_rows(model: &Model) {
         })))
         .collect();
     let refs: Vec<&Float64Array> = columns.iter().collect();
-    let mut scores = model.raw_scores(&refs);
-    model.transform(&mut scores);
+    if let Ok(mut scores) = model.raw_scores(&refs) {
+        model.transform(&mut scores);
+        let _ = ember_udfs::scoring::OutputKind::Probabilities.build(model, scores);
+    }
 }
 
 proptest! {

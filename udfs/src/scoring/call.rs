@@ -92,7 +92,7 @@ impl ScalarUDFImpl for ScoringFunc {
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         internal_err!(
-            "{}: the call was not resolved while planning (the expression simplifier must run before execution)",
+            "{}: the call was not resolved while planning: the optimizer's expression simplifier must run (check datafusion.optimizer.max_passes > 0, and with datafusion.optimizer.skip_failed_rules = true, an earlier error resolving the model may have been skipped)",
             self.name()
         )
     }

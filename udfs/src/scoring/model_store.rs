@@ -14,6 +14,21 @@ use object_store::path::Path as ObjectPath;
 use super::model::ModelError;
 use super::model_ref::ModelLocation;
 
+/// The largest model file Ember reads (2 GiB): a bound on what a mistaken path
+/// (a device, a huge data file) can make the planner read.
+pub const MAX_MODEL_BYTES: u64 = 2 << 30;
+
+fn read_local(path: &str) -> std::io::Result<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MODEL_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Ok(Err(format!("larger than {} GiB; not a model file?", MAX_MODEL_BYTES >> 30)));
+    }
+    Ok(Ok(bytes))
+}
+
 /// Reads the whole model file at `location`.
 pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
     let uri = location.0.as_str();
@@ -22,7 +37,7 @@ pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
         reason,
     };
     if let Some(path) = uri.strip_prefix("file://") {
-        return std::fs::read(path).map_err(|e| failed(e.to_string()));
+        return read_local(path).map_err(|e| failed(e.to_string()))?.map_err(failed);
     }
     if let Some(rest) = uri.strip_prefix("s3://") {
         let (bucket, key) = rest
@@ -41,6 +56,9 @@ pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
                 let result = store.get(&ObjectPath::from(key)).await.map_err(|e| e.to_string())?;
+                if result.meta.size > MAX_MODEL_BYTES {
+                    return Err(format!("larger than {} GiB; not a model file?", MAX_MODEL_BYTES >> 30));
+                }
                 let bytes = result.bytes().await.map_err(|e| e.to_string())?;
                 Ok(bytes.to_vec())
             })

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray};
 use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 
 use super::model::{Model, Precision, Scores};
 
@@ -80,11 +80,11 @@ impl OutputKind {
     }
 
     /// Builds the result column from a batch's raw scores.
-    pub fn build(self, model: &Model, mut scores: Scores) -> ArrayRef {
+    pub fn build(self, model: &Model, mut scores: Scores) -> Result<ArrayRef> {
         let k = scores.num_outputs;
-        match self {
+        Ok(match self {
             OutputKind::Raw => Arc::new(Float64Array::new(scores.values.into(), scores.nulls)),
-            OutputKind::RawScores => list(scores.values, k, scores.nulls),
+            OutputKind::RawScores => list(scores.values, k, scores.nulls)?,
             OutputKind::Prediction => {
                 model.transform(&mut scores);
                 Arc::new(Float64Array::new(scores.values.into(), scores.nulls))
@@ -97,27 +97,28 @@ impl OutputKind {
                         Precision::F64 => 1.0 - p,
                     };
                     let pairs = scores.values.iter().flat_map(|p| [one_minus(*p), *p]).collect();
-                    list(pairs, 2, scores.nulls)
+                    list(pairs, 2, scores.nulls)?
                 } else {
-                    list(scores.values, k, scores.nulls)
+                    list(scores.values, k, scores.nulls)?
                 }
             }
             OutputKind::Class => {
                 let classes: Vec<i64> = if k == 1 {
-                    // A binary classifier's raw score is positive exactly when p > 0.5;
-                    // compare the probability itself to follow the libraries' rule.
+                    // The libraries' rule: the positive class when p > 0.5.
                     model.transform(&mut scores);
                     scores.values.iter().map(|p| i64::from(*p > 0.5)).collect()
                 } else {
-                    scores
-                        .values
-                        .chunks(k)
-                        .map(|row| argmax(row) as i64)
-                        .collect()
+                    // XGBoost's multi:softmax takes the first largest margin; the
+                    // scikit-learn interfaces take the first largest probability
+                    // (which can differ when probabilities round to a tie).
+                    if model.objective != "multi:softmax" {
+                        model.transform(&mut scores);
+                    }
+                    scores.values.chunks(k).map(|row| argmax(row) as i64).collect()
                 };
                 Arc::new(Int64Array::new(classes.into(), scores.nulls))
             }
-        }
+        })
     }
 }
 
@@ -133,10 +134,13 @@ fn argmax(row: &[f64]) -> usize {
     best
 }
 
-fn list(values: Vec<f64>, width: usize, nulls: Option<NullBuffer>) -> ArrayRef {
+fn list(values: Vec<f64>, width: usize, nulls: Option<NullBuffer>) -> Result<ArrayRef> {
     let rows = values.len() / width.max(1);
+    if i32::try_from(values.len()).is_err() {
+        return exec_err!("scoring: {rows} rows × {width} outputs do not fit one list array; use a smaller batch size");
+    }
     let offsets = OffsetBuffer::new(ScalarBuffer::from_iter((0..=rows).map(|r| (r * width) as i32)));
     let field = Arc::new(Field::new_list_field(DataType::Float64, true));
     let values = Arc::new(Float64Array::from(values));
-    Arc::new(ListArray::new(field, offsets, values, nulls))
+    Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?))
 }

@@ -84,32 +84,24 @@ impl ScalarUDFImpl for PinnedScoreFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let literal = |i: usize| -> Result<String> {
-            match &args.args[i] {
-                ColumnarValue::Scalar(v) => model_literal(NAME, Some(v)),
-                ColumnarValue::Array(_) => exec_err!("{NAME}: argument {i} must be a literal"),
+        let literal = |i: usize| -> Result<Option<&datafusion::common::ScalarValue>> {
+            match args.args.get(i) {
+                Some(ColumnarValue::Scalar(v)) => Ok(Some(v)),
+                _ => exec_err!("{NAME}: argument {} must be a string literal", i + 1),
             }
         };
-        let kind = match &args.args[0] {
-            ColumnarValue::Scalar(v) => kind_of(Some(v))?,
-            ColumnarValue::Array(_) => return exec_err!("{NAME}: the output kind must be a literal"),
-        };
-        let location = ModelLocation(literal(1)?);
-        let content_id = literal(2)?;
+        if args.args.len() < 4 {
+            return exec_err!("{NAME}: expected kind, location, content id and features");
+        }
+        let kind = kind_of(literal(0)?)?;
+        let location = ModelLocation(model_literal(NAME, literal(1)?)?);
+        let content_id = model_literal(NAME, literal(2)?)?;
         let model = model_cache::load_pinned(&location, &content_id).map_err(|e| e.into_exec_error())?;
+        kind.check(&model)?;
         let features: Vec<ArrayRef> = args.args[3..]
             .iter()
             .map(|a| a.to_array(args.number_rows))
             .collect::<Result<_>>()?;
-        if features.len() != model.num_features {
-            return exec_err!(
-                "{}: model {} takes {} features, the plan passes {}",
-                kind.function_name(),
-                model.describe(),
-                model.num_features,
-                features.len()
-            );
-        }
         let mut columns = Vec::with_capacity(features.len());
         for (i, f) in features.iter().enumerate() {
             match f.as_primitive_opt::<Float64Type>() {
@@ -117,9 +109,11 @@ impl ScalarUDFImpl for PinnedScoreFunc {
                 None => return exec_err!("{NAME}: feature {i} is {}, expected Float64", f.data_type()),
             }
         }
-        let scores = model.raw_scores(&columns);
-        let result = kind.build(&model, scores);
-        debug_assert_eq!(result.len(), args.number_rows);
+        let scores = model.raw_scores(&columns).map_err(|e| e.into_exec_error())?;
+        let result = kind.build(&model, scores)?;
+        if result.len() != args.number_rows {
+            return exec_err!("{NAME}: scored {} rows of a batch of {}", result.len(), args.number_rows);
+        }
         Ok(ColumnarValue::Array(result))
     }
 }

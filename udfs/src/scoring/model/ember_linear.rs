@@ -145,7 +145,7 @@ mod tests {
         let model = Model::from_bytes("m.json", json.to_string().as_bytes()).unwrap();
         let a = Float64Array::from(vec![Some(1.0), None]);
         let b = Float64Array::from(vec![Some(3.0), Some(1.0)]);
-        let scores = model.raw_scores(&[&a, &b]);
+        let scores = model.raw_scores(&[&a, &b]).unwrap();
         assert_eq!(scores.values[0], 0.5 + 2.0 - 3.0);
         assert!(scores.nulls.unwrap().is_null(1));
     }

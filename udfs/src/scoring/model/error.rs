@@ -37,6 +37,14 @@ pub enum ModelError {
         /// The field or structure that is wrong.
         reason: String,
     },
+    /// The rows handed to the model do not fit it (an Ember bug if it reaches a user).
+    #[error("model '{file}': {reason}")]
+    Input {
+        /// The model's URI or path.
+        file: String,
+        /// What does not fit.
+        reason: String,
+    },
     /// The model is valid but uses something Ember does not score.
     #[error("model '{file}' uses {what}, which Ember does not support")]
     Unsupported {

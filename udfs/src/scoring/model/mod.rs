@@ -181,8 +181,18 @@ impl Model {
 
     /// Raw scores (margins) for every row of `columns`, which hold the model's
     /// features in the model's order as `Float64`; nulls are missing values.
-    pub fn raw_scores(&self, columns: &[&Float64Array]) -> Scores {
+    pub fn raw_scores(&self, columns: &[&Float64Array]) -> ModelResult<Scores> {
         let rows = columns.first().map_or(0, |c| c.len());
+        if columns.len() != self.num_features || columns.iter().any(|c| c.len() != rows) {
+            return Err(ModelError::Input {
+                file: self.source.clone(),
+                reason: format!(
+                    "expected {} feature columns of equal length, got {} columns",
+                    self.num_features,
+                    columns.len()
+                ),
+            });
+        }
         let k = self.num_outputs;
         let mut values = vec![0.0; rows * k];
         let score_chunk = |chunk_index: usize, out: &mut [f64]| {
@@ -203,16 +213,21 @@ impl Model {
             score_chunk(0, &mut values);
         }
         let nulls = match &self.predictor {
-            Predictor::EmberLinear(_) => columns
-                .iter()
-                .fold(None, |acc, c| NullBuffer::union(acc.as_ref(), c.nulls())),
+            Predictor::EmberLinear(_) => {
+                let nulls = columns
+                    .iter()
+                    .fold(None, |acc, c| NullBuffer::union(acc.as_ref(), c.nulls()));
+                // A NaN feature gives no score either.
+                let nan = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
+                if nan.null_count() > 0 { NullBuffer::union(nulls.as_ref(), Some(&nan)) } else { nulls }
+            }
             _ => None,
         };
-        Scores {
+        Ok(Scores {
             num_outputs: k,
             values,
             nulls,
-        }
+        })
     }
 
     /// Turns raw scores into predictions in place (probabilities for

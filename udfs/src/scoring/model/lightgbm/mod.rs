@@ -10,6 +10,9 @@
 
 pub mod trees;
 
+/// The most nodes (splits and leaves) a model may have, so node indices fit in `u32`.
+const MAX_NODES: usize = 1 << 30;
+
 use std::collections::HashMap;
 
 pub use trees::TreeEnsemble;
@@ -163,6 +166,10 @@ pub fn parse_text(source: &str, bytes: &[u8]) -> ModelResult<Model> {
         trees.push(parse_tree(&reader, &section, &lines[at + 1..next], num_features)?);
         at = next;
     }
+    let total_nodes: usize = trees.iter().map(|t| t.nodes.len() + t.leaf_values.len()).sum();
+    if total_nodes > MAX_NODES {
+        return Err(reader.unsupported(format!("{total_nodes} tree nodes (at most {MAX_NODES})")));
+    }
     if trees.is_empty() || trees.len() % per_iteration != 0 {
         return Err(reader.malformed(format!(
             "{} trees is not a whole number of iterations of {per_iteration}",
@@ -203,6 +210,17 @@ fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: 
     let left: Vec<i64> = reader.list(&map, section, "left_child", splits)?;
     let right: Vec<i64> = reader.list(&map, section, "right_child", splits)?;
     let num_cat: usize = map.get("num_cat").map_or(Ok(0), |_| reader.number(&map, section, "num_cat"))?;
+    if num_cat > splits {
+        return Err(reader.malformed(format!("{section}: num_cat={num_cat} but the tree has {splits} splits")));
+    }
+    for (side, children) in [("left_child", &left), ("right_child", &right)] {
+        if let Some(bad) = children
+            .iter()
+            .find(|c| !((**c >= 0 && (**c as usize) < splits) || (**c < 0 && ((!**c) as usize) < leaves)))
+        {
+            return Err(reader.malformed(format!("{section}: {side} {bad} is outside the tree")));
+        }
+    }
     let mut category_sets = Vec::with_capacity(num_cat);
     if num_cat > 0 {
         let boundaries: Vec<usize> = reader.list(&map, section, "cat_boundaries", num_cat + 1)?;

@@ -49,7 +49,7 @@ impl LinearBooster {
         let k = self.base_margin.len();
         let rows = out.len() / k;
         let width = self.num_features;
-        let mut block = Vec::with_capacity(BLOCK_ROWS * width);
+        let mut block = Vec::with_capacity(block_rows(width, BLOCK_ROWS) * width);
         let mut first = 0;
         while first < rows {
             let n = block_rows(width, BLOCK_ROWS).min(rows - first);

@@ -170,12 +170,16 @@ fn read_trees(
             let per_iteration = match model.get("iteration_indptr") {
                 Some(_) => {
                     let indptr = doc.i64_array(model, path, "iteration_indptr")?;
-                    indptr.get(best + 1).and_then(|e| usize::try_from(*e).ok())
+                    best.checked_add(1)
+                        .and_then(|i| indptr.get(i))
+                        .and_then(|e| usize::try_from(*e).ok())
                 }
                 None => {
                     let params = doc.get(model, path, "gbtree_model_param")?;
                     let parallel = doc.usize_param(params, "gbtree_model_param", "num_parallel_tree")?;
-                    Some((best + 1) * parallel.max(1) * groups)
+                    best.checked_add(1)
+                        .and_then(|i| i.checked_mul(parallel.max(1)))
+                        .and_then(|i| i.checked_mul(groups))
                 }
             };
             per_iteration.filter(|e| *e <= trees.len()).ok_or_else(|| {

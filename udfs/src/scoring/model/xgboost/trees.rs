@@ -27,6 +27,9 @@ use crate::scoring::model::{ModelResult, block_rows, fill_row_block};
 const BLOCK_ROWS: usize = 64;
 /// Rows walking one tree in lock step.
 const LANES: usize = 8;
+/// The most 32-bit words all category bitsets of a model may take (64 MiB):
+/// a bound on memory a model file can demand, far above real models.
+const MAX_CATEGORY_WORDS: usize = 1 << 24;
 /// XGBoost's largest valid category (`kMaxCat`).
 const MAX_CATEGORY: f32 = 16_777_216.0;
 
@@ -226,6 +229,12 @@ impl TreeEnsemble {
         }
         let words = (max as usize) / 32 + 1;
         let offset = self.category_bits.len();
+        if offset + words > MAX_CATEGORY_WORDS {
+            return Err(doc.unsupported(format!(
+                "category sets larger than {} MiB in total",
+                MAX_CATEGORY_WORDS * 4 >> 20
+            )));
+        }
         self.category_bits.resize(offset + words, 0);
         for c in members {
             let c = *c as usize;
@@ -272,7 +281,7 @@ impl TreeEnsemble {
         let go_right = if value.is_nan() {
             node.feature_flags & DEFAULT_LEFT == 0
         } else {
-            !(value < 0.0 || value >= MAX_CATEGORY)
+            (0.0..MAX_CATEGORY).contains(&value)
                 && self.in_category_set(self.node_category_set[at as usize], value)
         };
         if go_right { node.right } else { node.left }
@@ -385,7 +394,8 @@ impl TreeEnsemble {
 /// The `categories*` arrays of a tree: for each categorical node, the list of
 /// categories that go right.
 struct CategoryTable {
-    nodes: Vec<i64>,
+    /// Node id to its entry in `segments` / `sizes`.
+    entry_of_node: std::collections::HashMap<i64, usize>,
     segments: Vec<i64>,
     sizes: Vec<i64>,
     categories: Vec<i64>,
@@ -399,13 +409,14 @@ impl CategoryTable {
                 None => Ok(Vec::new()),
             }
         };
+        let nodes = read("categories_nodes")?;
         let table = CategoryTable {
-            nodes: read("categories_nodes")?,
+            entry_of_node: nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect(),
             segments: read("categories_segments")?,
             sizes: read("categories_sizes")?,
             categories: read("categories")?,
         };
-        if table.nodes.len() != table.segments.len() || table.nodes.len() != table.sizes.len() {
+        if nodes.len() != table.segments.len() || nodes.len() != table.sizes.len() {
             return Err(doc.malformed(format!(
                 "{path}: categories_nodes, categories_segments and categories_sizes differ in length"
             )));
@@ -414,7 +425,7 @@ impl CategoryTable {
     }
 
     fn members(&self, node: usize) -> Option<&[i64]> {
-        let i = self.nodes.iter().position(|n| *n == node as i64)?;
+        let i = *self.entry_of_node.get(&(node as i64))?;
         let start = usize::try_from(self.segments[i]).ok()?;
         let len = usize::try_from(self.sizes[i]).ok()?;
         self.categories.get(start..start.checked_add(len)?)

@@ -113,8 +113,12 @@ impl Reader<'_> {
             b'[' => self.list(depth)?,
             b'{' => self.object(depth)?,
             b'N' => {
-                let next = self.byte()?;
-                self.value(next, depth)?
+                // No-op padding: skip it (iteratively, so a run of them cannot recurse).
+                let mut next = self.byte()?;
+                while next == b'N' {
+                    next = self.byte()?;
+                }
+                self.value(next, depth + 1)?
             }
             other => return Err(self.error(format!("unknown value marker {:?}", other as char))),
         })

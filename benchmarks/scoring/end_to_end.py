@@ -70,8 +70,10 @@ def timed(command, env=None):
 
 def spark_score(model_path, input_dir, output_dir, names):
     from pyspark.sql import SparkSession
-    from pyspark.sql.types import DoubleType, StructField
+    from pyspark.sql.types import DoubleType, StructField, StructType
 
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     spark = (
         SparkSession.builder.master("local[2]")
         .config("spark.driver.memory", "8g")
@@ -81,7 +83,7 @@ def spark_score(model_path, input_dir, output_dir, names):
     )
     spark.sparkContext.setLogLevel("ERROR")
     df = spark.read.parquet(input_dir)
-    schema = df.schema.add(StructField("prediction", DoubleType()))
+    schema = StructType(list(df.schema.fields) + [StructField("prediction", DoubleType())])
 
     def score(batches):
         booster = xgb.Booster(model_file=model_path)

@@ -12,7 +12,11 @@
 //! them, since the scheduler and executor crates have their own tests), or in
 //! `$EMBER_BIN_DIR`.
 
+// The harness of tests: a failure to start a cluster or read a fixture fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod cluster;
+pub mod command;
 pub mod data;
 pub mod scoring_fixtures;
 pub mod sql;

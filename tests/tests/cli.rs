@@ -1,31 +1,18 @@
 //! The `ember` command as a user runs it: output formats, writes, bad input.
 //! Every case runs embedded and against the shared two-executor cluster.
 
-use std::process::{Command, Output};
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use ember_jobs::cluster::launch::{find_binary, free_port};
+use ember_jobs::cluster::launch::free_port;
 use ember_tests::Mode;
-use ember_tests::cluster::shared;
+use ember_tests::command::{ember, stderr, stdout};
 use ember_tests::data::nums_table;
 use rstest::rstest;
 
-fn ember(mode: Mode, args: &[&str]) -> Output {
-    let mut command = Command::new(find_binary("ember").expect("ember binary"));
-    command.args(args).env_remove("EMBER_CLUSTER");
-    if mode == Mode::Cluster {
-        command.args(["--cluster", &shared().address()]);
-    }
-    command.output().expect("run ember")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
 
 /// Asserts a failure with exactly one line on stderr containing every needle.
 fn assert_one_line_error(o: &Output, needles: &[&str]) {

@@ -2,6 +2,9 @@
 //! metrics, Ballista's REST API and Ember's progress route, and the
 //! `ember.*` options arriving on the scheduler with a job.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use ember_core::jobs_api::JobProgress;
 use ember_tests::Mode;
 use ember_tests::cluster::shared;

@@ -2,29 +2,18 @@
 //! the output keeps every input column and appends the library's predictions;
 //! bad input is one clear line and leaves existing output untouched.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
-use std::process::{Command, Output};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
-use ember_jobs::cluster::launch::find_binary;
 use ember_tests::Mode;
-use ember_tests::cluster::shared;
+use ember_tests::command::{ember, stderr};
 use ember_tests::scoring_fixtures::{Case, cases, close, column_f64, dir, numbered_input, read_parquet};
 use rstest::rstest;
 
-fn ember(mode: Mode, args: &[&str]) -> Output {
-    let mut command = Command::new(find_binary("ember").expect("ember binary"));
-    command.args(args).env_remove("EMBER_CLUSTER");
-    if mode == Mode::Cluster {
-        command.args(["--cluster", &shared().address()]);
-    }
-    command.output().expect("run ember")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
 
 fn case(name: &str) -> Case {
     cases().into_iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no fixture '{name}'"))

@@ -3,6 +3,9 @@
 //! (embedded, the client and the executor share this process and its cache).
 //! And a model file replaced after planning is refused, not mixed into a job.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use arrow::array::{Float64Array, RecordBatch};

@@ -2,6 +2,9 @@
 //! fixture case's raw scores must equal XGBoost's margins / LightGBM's raw
 //! scores bit for bit, and transformed predictions must be within 1e-6.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Float64Array};

@@ -2,6 +2,9 @@
 //! fixture model scores its rows on executors and gives the library's numbers;
 //! bad calls are planning errors naming the feature or the file.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use ember_tests::Mode;

@@ -2,6 +2,9 @@
 //! scheduler and two executors, each answer compared with single-process
 //! DataFusion on the same files and with TPC-H's row counts.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use ember_benchmarks::tpch::{query, query_numbers, scale_invariant_row_count};

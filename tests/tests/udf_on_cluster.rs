@@ -1,6 +1,9 @@
 //! Ember's functions run where the data is: on executors, with the session's
 //! `ember.*` options, in-process and across processes alike.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch, StringArray};

@@ -1,6 +1,9 @@
 //! Model files as untrusted input: broken, unsupported and randomly mutated
 //! files give errors naming the file and the problem, and never panic.
 
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use arrow::array::Float64Array;

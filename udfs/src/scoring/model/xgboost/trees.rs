@@ -232,7 +232,7 @@ impl TreeEnsemble {
         if offset + words > MAX_CATEGORY_WORDS {
             return Err(doc.unsupported(format!(
                 "category sets larger than {} MiB in total",
-                MAX_CATEGORY_WORDS * 4 >> 20
+                (MAX_CATEGORY_WORDS * 4) >> 20
             )));
         }
         self.category_bits.resize(offset + words, 0);

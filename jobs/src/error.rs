@@ -30,6 +30,9 @@ pub enum JobsError {
     /// A local cluster command failed.
     #[error("{0}")]
     Cluster(String),
+    /// A model could not be trained (bad label, parameter, data).
+    #[error(transparent)]
+    Train(#[from] ember_udfs::training::error::TrainError),
     /// The command line is inconsistent.
     #[error("{0}")]
     Usage(String),

@@ -5,6 +5,7 @@
 //! * [`output`]: how results are printed;
 //! * [`progress`]: job progress on a terminal, read from the scheduler;
 //! * [`cluster`]: starting and stopping Ember's processes on this machine;
+//! * [`train`]: the driver that trains one model over a whole table;
 //! * [`cli`]: the `ember` command's flags and sub-commands.
 
 pub mod cli;
@@ -13,5 +14,6 @@ pub mod error;
 pub mod output;
 pub mod progress;
 pub mod sql;
+pub mod train;
 
 pub use error::{JobsError, Result};

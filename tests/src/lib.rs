@@ -20,6 +20,7 @@ pub mod command;
 pub mod data;
 pub mod scoring_fixtures;
 pub mod sql;
+pub mod training_fixtures;
 
 /// Where tests run a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@ mod cluster_cmd;
 mod demo_cmd;
 mod score_cmd;
 mod sql_cmd;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -13,6 +14,7 @@ pub use cluster_cmd::ClusterCommand;
 pub use demo_cmd::DemoCommand;
 pub use score_cmd::ScoreArgs;
 pub use sql_cmd::SqlArgs;
+pub use train_cmd::{ModelKind, TrainArgs};
 
 /// Ember: a distributed batch engine for SQL, feature engineering, training
 /// and scoring.
@@ -31,6 +33,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Score a Parquet dataset with a model and write the rows with their predictions.
     Score(ScoreArgs),
+    /// Train one model (GBDT, linear or logistic) over a Parquet dataset and write it to a file.
+    Train(TrainArgs),
     /// Start, stop or inspect a local cluster of separate processes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -45,6 +49,7 @@ impl Cli {
         match self.command {
             Command::Sql(args) => sql_cmd::run(args).await,
             Command::Score(args) => score_cmd::run(args).await,
+            Command::Train(args) => train_cmd::run(args).await,
             Command::Cluster(command) => cluster_cmd::run(command).await,
             Command::Demo(command) => demo_cmd::run(command).await,
         }

@@ -1,0 +1,62 @@
+//! The training driver behind `ember train`: one model over a whole table.
+//!
+//! The driver keeps the model and asks the engine for small merged summaries:
+//! gradient-boosted trees need a sketch pass, a binning pass and then one
+//! histogram query per tree level; logistic regression one Newton-sums query
+//! per iteration; least squares one moments query. Rows never come to the
+//! driver — partitions reduce them where they are and the engine merges the
+//! partial results ([`ember_udfs::training::distributed`]).
+//!
+//! Data path (why it is shaped this way): after the sketch pass, the training
+//! rows are rewritten once as a compact *binned* table — label, current
+//! margin and one `UInt16` bin per feature — and every level reads that, not
+//! the original Parquet. After each round the margins are updated into a new
+//! binned table and the old one dropped. Embedded, the binned table is held
+//! in memory (a `MemTable` partitioned like the engine's target partitions)
+//! and the level queries run on DataFusion in this process: a level is a few
+//! milliseconds of work, and a Ballista job per level would cost far more in
+//! scheduling than in compute. On a cluster the binned table is Parquet under
+//! the work directory (which must be shared storage when executors run on
+//! other hosts), and every level is a Ballista job whose partial histograms
+//! are computed on the executors holding the data.
+//!
+//! Determinism: bins come from an order-independent sketch and histograms
+//! sum fixed-point integers, so embedded and cluster runs give bit-identical
+//! trees. Linear and logistic models sum floating-point moments and agree to
+//! rounding (≈1e-12 relative).
+
+mod engine;
+mod gbdt;
+mod linear;
+mod logistic;
+mod model_file;
+
+pub use engine::TrainEngine;
+pub use gbdt::train_gbdt;
+pub use linear::train_linear;
+pub use logistic::train_logistic;
+pub use model_file::write_model_file;
+
+/// Progress of a training run, reported after each step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainProgress {
+    /// A preparatory pass finished (sketch, binning, ...).
+    Pass(&'static str),
+    /// `done` of `total` boosting rounds or Newton iterations finished.
+    Step {
+        /// Finished steps.
+        done: usize,
+        /// Planned steps (an upper bound for Newton iterations).
+        total: usize,
+    },
+}
+
+/// Quotes an SQL identifier.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes an SQL string literal.
+pub(crate) fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}

@@ -1,0 +1,79 @@
+//! Criterion benches of the training hot paths.
+//!
+//! * `histogram`: one level's histogram accumulation, 64Ki rows × 20
+//!   features, 4 nodes built (what every partition does per tree level);
+//! * `best_split`: split search over one node's histogram (20 features × 256 bins);
+//! * `group`: boosting one group of 1,000 rows × 10 features, 100 rounds,
+//!   depth 6 — the unit of work of `train_gbdt ... GROUP BY`.
+//!
+//! The side-by-side comparisons with xgboost and Spark are
+//! `benchmarks/training/global_gbdt.py` and `benchmarks/training/per_group.py`.
+//!
+//! Run: `cargo bench --bench training`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ember_udfs::training::gbdt::booster::train_in_memory;
+use ember_udfs::training::gbdt::grad::{GradPair, row_gradient};
+use ember_udfs::training::gbdt::hist::{HistShape, accumulate};
+use ember_udfs::training::gbdt::split::best_split;
+use ember_udfs::training::params::{GbdtParams, Objective};
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn bench_histogram(c: &mut Criterion) {
+    const ROWS: usize = 1 << 16;
+    const FEATURES: usize = 20;
+    let mut rng = Lcg(1);
+    let bins: Vec<Vec<u16>> = (0..FEATURES).map(|_| (0..ROWS).map(|_| (rng.next() * 256.0) as u16).collect()).collect();
+    let views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
+    let slots: Vec<u32> = (0..ROWS).map(|_| (rng.next() * 8.0) as u32).map(|s| if s < 4 { s } else { u32::MAX }).collect();
+    let grads: Vec<GradPair> = (0..ROWS).map(|_| row_gradient(Objective::BinaryLogistic, rng.next() * 4.0 - 2.0, (rng.next() > 0.5) as u8 as f64)).collect();
+    let shape = HistShape { slots: 4, features: FEATURES, stride: 257 };
+    let mut group = c.benchmark_group("histogram");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    group.bench_function("64Ki_rows_20_features_4_nodes", |b| {
+        b.iter(|| {
+            let mut hist = vec![GradPair::default(); shape.len()];
+            accumulate(&mut hist, shape, &slots, &views, &grads);
+            black_box(hist)
+        })
+    });
+    group.finish();
+
+    let mut hist = vec![GradPair::default(); shape.len()];
+    accumulate(&mut hist, shape, &slots, &views, &grads);
+    let node = &hist[..FEATURES * 257];
+    let mut total = GradPair::default();
+    node[..257].iter().for_each(|p| total.add(*p));
+    let cuts: Vec<Vec<f32>> = (0..FEATURES).map(|_| (1..256).map(|v| v as f32).collect()).collect();
+    let params = GbdtParams::default();
+    c.bench_function("best_split/20_features_256_bins", |b| b.iter(|| black_box(best_split(node, 257, total, &cuts, &params))));
+}
+
+fn bench_group(c: &mut Criterion) {
+    const ROWS: usize = 1000;
+    let mut rng = Lcg(7);
+    let columns: Vec<Vec<f64>> = (0..10).map(|_| (0..ROWS).map(|_| rng.next() * 2.0 - 1.0).collect()).collect();
+    let labels: Vec<f64> = (0..ROWS).map(|r| ((columns[0][r] * 3.0).sin() + columns[1][r] + rng.next() - 0.5 > 0.0) as u8 as f64).collect();
+    let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    let params = GbdtParams::default();
+    c.bench_function("group/1000_rows_10_features_100_rounds", |b| {
+        b.iter(|| black_box(train_in_memory("bench", "y", &params, &columns, &labels, &names)))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = bench_histogram, bench_group
+}
+criterion_main!(benches);

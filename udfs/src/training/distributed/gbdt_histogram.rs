@@ -1,0 +1,133 @@
+//! `__ember_gbdt_histogram('plan', label, margin, bin0, bin1, ...)`: the
+//! gradient histograms of one tree level, summed over every row of the binned
+//! training table.
+//!
+//! Each partition places its rows in the tree so far ([`Tree::leaf_of`]),
+//! computes their gradient from label and margin, and adds it to the
+//! histogram of the row's node if the plan asks for that node. Partial
+//! histograms merge by integer addition, so the result is the same whatever
+//! the partitioning. The driver reads the merged bytes and chooses the splits.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt16Type};
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+
+use crate::training::args::{constant_text, constant_text_type};
+use crate::training::gbdt::grad::{row_gradient, GradPair};
+use crate::training::gbdt::hist::{accumulate, from_bytes, merge, to_bytes, HistShape, NO_SLOT};
+use crate::training::gbdt::messages::LevelPlan;
+use crate::training::gbdt::tree::Tree;
+use crate::training::params::Objective;
+
+/// The function's name.
+pub const NAME: &str = "__ember_gbdt_histogram";
+
+/// The histogram aggregate.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct GbdtHistogram {
+    signature: Signature,
+}
+
+impl Default for GbdtHistogram {
+    fn default() -> Self {
+        Self { signature: Signature::user_defined(Volatility::Immutable) }
+    }
+}
+
+impl AggregateUDFImpl for GbdtHistogram {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() < 4 {
+            return plan_err!("{NAME}: expected (plan, label, margin, bins...)");
+        }
+        let mut types = vec![constant_text_type(), DataType::Float64, DataType::Float64];
+        types.extend(std::iter::repeat_n(DataType::UInt16, arg_types.len() - 3));
+        Ok(types)
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}[histogram]", args.name), DataType::Binary, true))])
+    }
+    fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let (plan, objective) = LevelPlan::parse(NAME, &constant_text(NAME, &acc_args, 0)?)?;
+        if acc_args.exprs.len() != plan.features + 3 {
+            return exec_err!("{NAME}: {} bin columns for {} features", acc_args.exprs.len() - 3, plan.features);
+        }
+        let shape = HistShape { slots: plan.build.len(), features: plan.features, stride: plan.stride };
+        let mut slot_of_node = vec![NO_SLOT; plan.tree.nodes.len()];
+        for (slot, node) in plan.build.iter().enumerate() {
+            slot_of_node[*node as usize] = slot as u32;
+        }
+        Ok(Box::new(HistogramAccumulator {
+            hist: vec![GradPair::default(); shape.len()],
+            shape,
+            slot_of_node,
+            tree: plan.tree,
+            objective,
+            slots: Vec::new(),
+            grads: Vec::new(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct HistogramAccumulator {
+    objective: Objective,
+    tree: Tree,
+    shape: HistShape,
+    slot_of_node: Vec<u32>,
+    hist: Vec<GradPair>,
+    slots: Vec<u32>,
+    grads: Vec<GradPair>,
+}
+
+impl Accumulator for HistogramAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let label = values[1].as_primitive::<Float64Type>();
+        let margin = values[2].as_primitive::<Float64Type>();
+        let bins: Vec<&[u16]> = values[3..].iter().map(|v| v.as_primitive::<UInt16Type>().values().as_ref()).collect();
+        let n = label.len();
+        self.slots.clear();
+        self.grads.clear();
+        for r in 0..n {
+            let leaf = self.tree.leaf_of(|f| bins[f][r]);
+            self.slots.push(if label.is_null(r) { NO_SLOT } else { self.slot_of_node[leaf] });
+            self.grads.push(row_gradient(self.objective, margin.value(r), label.value(r)));
+        }
+        accumulate(&mut self.hist, self.shape, &self.slots, &bins, &self.grads);
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<BinaryArray>()) else {
+            return exec_err!("{NAME}: state is not binary");
+        };
+        for bytes in binary.iter().flatten() {
+            merge(&mut self.hist, &from_bytes(NAME, bytes, self.shape.len())?);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Binary(Some(to_bytes(&self.hist)))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Binary(Some(to_bytes(&self.hist))))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.hist.len() * 32 + self.slots.capacity() * 4 + self.grads.capacity() * 32
+    }
+}

@@ -1,0 +1,147 @@
+//! Gradient boosting in memory: a group's rows, trained by one thread.
+//!
+//! Used by the `train_gbdt` aggregate, where each group's rows fit in memory
+//! and many groups train in parallel across partitions. The steps are the ones
+//! the distributed trainer runs as queries (sketch → cuts → bins → per round:
+//! gradients, levels of histograms, margin update), on the same types, so a
+//! group trained here and the same rows trained by `ember train` give the same
+//! trees.
+
+use crate::training::error::{TrainError, TrainResult};
+use crate::training::gbdt::cuts::{bin_of, cuts_from_sketch};
+use crate::training::gbdt::grad::{base_margin, base_score, check_label_range, row_gradient, GradPair};
+use crate::training::gbdt::hist::{accumulate, HistShape, NO_SLOT};
+use crate::training::gbdt::model::GbdtModel;
+use crate::training::gbdt::sketch::{FeatureSketch, DEFAULT_CAPACITY};
+use crate::training::gbdt::tree::Grower;
+use crate::training::params::{GbdtParams, Objective};
+
+/// Label statistics every trainer checks before it starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LabelStats {
+    /// Rows with a non-null label.
+    pub count: u64,
+    /// Σ label, in units of 2⁻³² (exact, so the mean is order-independent).
+    pub sum: i128,
+    /// Whether every label is 0 or 1.
+    pub all_zero_or_one: bool,
+}
+
+impl LabelStats {
+    /// Stats of no rows.
+    pub fn empty() -> Self {
+        Self { count: 0, sum: 0, all_zero_or_one: true }
+    }
+
+    /// Adds a label (finite, checked by the caller).
+    pub fn add(&mut self, y: f64) {
+        self.count += 1;
+        self.sum += (y * 4_294_967_296.0).round() as i128;
+        self.all_zero_or_one &= y == 0.0 || y == 1.0;
+    }
+
+    /// Merges another partial.
+    pub fn merge(&mut self, other: &LabelStats) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.all_zero_or_one &= other.all_zero_or_one;
+    }
+
+    /// The mean label.
+    pub fn mean(&self) -> f64 {
+        self.sum as f64 / 4_294_967_296.0 / self.count.max(1) as f64
+    }
+
+    /// The objective to train: the one asked for, checked against the labels,
+    /// or the default for them.
+    pub fn objective(&self, function: &'static str, label: &str, asked: Option<Objective>) -> TrainResult<Objective> {
+        if self.count == 0 {
+            return Err(TrainError::NoRows { function, reason: format!("label '{label}' is null in every row") });
+        }
+        let objective = asked.unwrap_or_else(|| Objective::for_label(self.all_zero_or_one));
+        if objective == Objective::BinaryLogistic && !self.all_zero_or_one {
+            return Err(TrainError::Label {
+                function,
+                label: label.to_string(),
+                reason: "holds values other than 0 and 1; binary:logistic needs 0/1 labels".into(),
+            });
+        }
+        Ok(objective)
+    }
+}
+
+/// Checks one label value: finite and in range.
+pub fn check_label(function: &'static str, label: &str, y: f64) -> TrainResult<()> {
+    if y.is_nan() || y.is_infinite() {
+        return Err(TrainError::Label { function, label: label.to_string(), reason: format!("holds {y}; labels must be finite numbers") });
+    }
+    check_label_range(function, label, y)
+}
+
+/// Trains a model on rows in memory. `columns[f][r]` is feature `f` of row `r`
+/// (NaN = missing); `labels` are finite and were checked with [`check_label`].
+pub fn train_in_memory(
+    function: &'static str,
+    label_name: &str,
+    params: &GbdtParams,
+    columns: &[Vec<f64>],
+    labels: &[f64],
+    feature_names: &[String],
+) -> TrainResult<GbdtModel> {
+    let mut stats = LabelStats::empty();
+    labels.iter().for_each(|y| stats.add(*y));
+    let objective = stats.objective(function, label_name, params.objective)?;
+
+    let cuts: Vec<Vec<f32>> = columns
+        .iter()
+        .map(|column| {
+            let mut sketch = FeatureSketch::new(DEFAULT_CAPACITY);
+            column.iter().for_each(|x| sketch.add(Some(*x)));
+            cuts_from_sketch(&sketch, params.max_bins)
+        })
+        .collect();
+    let bins: Vec<Vec<u16>> = columns
+        .iter()
+        .zip(&cuts)
+        .map(|(column, c)| column.iter().map(|x| bin_of(c, *x)).collect())
+        .collect();
+    let bin_views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
+
+    let base = base_score(objective, stats.mean());
+    let mut margins = vec![base_margin(objective, base); labels.len()];
+    let mut grads = vec![GradPair::default(); labels.len()];
+    let mut slots = vec![NO_SLOT; labels.len()];
+    let mut trees = Vec::with_capacity(params.rounds);
+    for _ in 0..params.rounds {
+        for ((g, m), y) in grads.iter_mut().zip(&margins).zip(labels) {
+            *g = row_gradient(objective, *m, *y);
+        }
+        let mut grower = Grower::new(params, &cuts);
+        while let Some(build) = grower.pending() {
+            let build = build.to_vec();
+            let shape = HistShape { slots: build.len(), features: cuts.len(), stride: grower.stride() };
+            let tree = grower.tree();
+            for (r, slot) in slots.iter_mut().enumerate() {
+                let leaf = tree.leaf_of(|f| bins[f][r]) as u32;
+                *slot = build.iter().position(|b| *b == leaf).map_or(NO_SLOT, |p| p as u32);
+            }
+            let mut hist = vec![GradPair::default(); shape.len()];
+            accumulate(&mut hist, shape, &slots, &bin_views, &grads);
+            grower.apply(&hist)?;
+        }
+        let tree = grower.finish();
+        for (r, m) in margins.iter_mut().enumerate() {
+            *m += tree.nodes[tree.leaf_of(|f| bins[f][r])].value;
+        }
+        trees.push(tree);
+    }
+    Ok(GbdtModel {
+        objective,
+        base_score: base,
+        feature_names: feature_names.to_vec(),
+        cuts,
+        trees,
+        params: params.clone(),
+        rows: stats.count,
+    })
+}

@@ -1,0 +1,96 @@
+//! What the distributed GBDT driver and its aggregates send each other.
+//!
+//! The driver (`ember train`) holds the model; aggregates on executors hold
+//! rows. A [`LevelPlan`] travels in the query as a JSON string literal (the
+//! tree so far and which nodes to build), and histograms and sketches come
+//! back as binary aggregate results. Nothing here is user input, but it is
+//! still checked: a bad message is an error, not an out-of-bounds walk.
+
+use serde::{Deserialize, Serialize};
+
+use crate::training::error::{TrainError, TrainResult};
+use crate::training::gbdt::booster::LabelStats;
+use crate::training::gbdt::sketch::{take, take_u64, FeatureSketch};
+use crate::training::gbdt::tree::Tree;
+use crate::training::params::Objective;
+
+/// One level's histogram request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelPlan {
+    /// XGBoost's objective name.
+    pub objective: String,
+    /// Number of features (bin columns).
+    pub features: usize,
+    /// Bins per feature in the histogram, missing included.
+    pub stride: usize,
+    /// The nodes to build, in histogram order.
+    pub build: Vec<u32>,
+    /// The tree so far.
+    pub tree: Tree,
+}
+
+impl LevelPlan {
+    /// Parses and checks a plan.
+    pub fn parse(function: &'static str, text: &str) -> TrainResult<(Self, Objective)> {
+        let plan: LevelPlan = serde_json::from_str(text)
+            .map_err(|e| TrainError::Message { function, reason: e.to_string() })?;
+        let objective = Objective::from_name(&plan.objective)
+            .ok_or_else(|| TrainError::Message { function, reason: format!("objective {}", plan.objective) })?;
+        plan.tree.validate(function, plan.features)?;
+        if plan.stride < 2 || plan.stride > 65_536 || plan.build.iter().any(|n| *n as usize >= plan.tree.nodes.len()) {
+            return Err(TrainError::Message { function, reason: "stride or node out of range".into() });
+        }
+        Ok((plan, objective))
+    }
+}
+
+/// The merged result of the sketch pass: label statistics and one sketch per feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SketchState {
+    /// Label statistics.
+    pub labels: LabelStats,
+    /// One sketch per feature.
+    pub features: Vec<FeatureSketch>,
+}
+
+impl SketchState {
+    /// Serialises the state.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&self.labels.count.to_le_bytes());
+        out.extend_from_slice(&self.labels.sum.to_le_bytes());
+        out.push(u8::from(self.labels.all_zero_or_one));
+        out.extend_from_slice(&(self.features.len() as u64).to_le_bytes());
+        for sketch in &self.features {
+            sketch.to_bytes(&mut out);
+        }
+        out
+    }
+
+    /// Reads a state written by [`Self::to_bytes`].
+    pub fn from_bytes(function: &'static str, bytes: &[u8]) -> TrainResult<Self> {
+        let mut input = bytes;
+        let count = take_u64(function, &mut input)?;
+        let mut sum = [0u8; 16];
+        sum.copy_from_slice(take(function, &mut input, 16)?);
+        let all = take(function, &mut input, 1)?[0] != 0;
+        let n = take_u64(function, &mut input)?;
+        if n > 1 << 20 {
+            return Err(TrainError::Message { function, reason: format!("{n} features") });
+        }
+        let features = (0..n).map(|_| FeatureSketch::from_bytes(function, &mut input)).collect::<TrainResult<Vec<_>>>()?;
+        Ok(Self { labels: LabelStats { count, sum: i128::from_le_bytes(sum), all_zero_or_one: all }, features })
+    }
+
+    /// Merges another partial state.
+    pub fn merge(&mut self, other: &SketchState) -> TrainResult<()> {
+        if other.features.len() != self.features.len() {
+            return Err(TrainError::Message { function: "train_gbdt", reason: "sketches of different widths".into() });
+        }
+        self.labels.merge(&other.labels);
+        for (a, b) in self.features.iter_mut().zip(&other.features) {
+            a.merge(b);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! A regression tree over binned features, and the level-by-level grower
+//! shared by in-memory and distributed training.
+//!
+//! The grower never sees rows. It asks for the histograms of some nodes of
+//! the current level ([`Grower::pending`]), receives them ([`Grower::apply`]),
+//! chooses splits and moves to the next level. Whoever answers — a loop over
+//! a group's rows, or an aggregate query over a table on a cluster — only has
+//! to place each row in its node with [`Tree::leaf_of`]. Of two sibling nodes
+//! only the one with the smaller Hessian is built; the other is its parent's
+//! histogram minus it (exact, since sums are integers).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::training::error::{TrainError, TrainResult};
+use crate::training::gbdt::cuts::MISSING_BIN;
+use crate::training::gbdt::grad::GradPair;
+use crate::training::gbdt::hist::HistShape;
+use crate::training::gbdt::split::{best_split, leaf_weight};
+use crate::training::params::GbdtParams;
+
+/// Marks "no child" / "no parent".
+pub const NONE: u32 = u32::MAX;
+
+/// One node. A leaf has `left == NONE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Left child, or [`NONE`] for a leaf.
+    pub left: u32,
+    /// Right child.
+    pub right: u32,
+    /// Split feature.
+    pub feature: u32,
+    /// Bins `< bin` go left.
+    pub bin: u16,
+    /// Where missing values go.
+    pub default_left: bool,
+    /// `x < split_value` goes left (`cuts[feature][bin − 1]`).
+    pub split_value: f32,
+    /// The node's output: `eta · −G/(H+λ)`; added to the margin at a leaf.
+    pub value: f64,
+    /// Parent, or [`NONE`] for the root.
+    pub parent: u32,
+    /// Gain of the split (0 for a leaf).
+    #[serde(default)]
+    pub gain: f64,
+    /// Hessian sum of the node's rows.
+    #[serde(default)]
+    pub hess: f64,
+}
+
+impl Node {
+    fn leaf(parent: u32) -> Self {
+        Self {
+            left: NONE,
+            right: NONE,
+            feature: 0,
+            bin: 0,
+            default_left: false,
+            split_value: 0.0,
+            value: 0.0,
+            parent,
+            gain: 0.0,
+            hess: 0.0,
+        }
+    }
+
+    /// Whether the node is a leaf.
+    pub fn is_leaf(&self) -> bool {
+        self.left == NONE
+    }
+}
+
+/// A tree: node 0 is the root; children come after their parent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Tree {
+    /// The nodes.
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// The leaf (or unsplit node) a row reaches; `bin(f)` gives its bin of feature `f`.
+    #[inline]
+    pub fn leaf_of(&self, bin: impl Fn(usize) -> u16) -> usize {
+        let mut id = 0usize;
+        loop {
+            let node = &self.nodes[id];
+            if node.left == NONE {
+                return id;
+            }
+            let b = bin(node.feature as usize);
+            let go_left = if b == MISSING_BIN { node.default_left } else { b < node.bin };
+            id = if go_left { node.left } else { node.right } as usize;
+        }
+    }
+
+    /// Checks that child links point forward and features are in range
+    /// (a tree from a message must not send a walk out of bounds or in a loop).
+    pub fn validate(&self, function: &'static str, features: usize) -> TrainResult<()> {
+        let bad = |reason: String| TrainError::Message { function, reason };
+        if self.nodes.is_empty() {
+            return Err(bad("empty tree".into()));
+        }
+        for (id, node) in self.nodes.iter().enumerate() {
+            if node.left != NONE {
+                let (l, r) = (node.left as usize, node.right as usize);
+                if l <= id || r <= id || l >= self.nodes.len() || r >= self.nodes.len() {
+                    return Err(bad(format!("node {id} has children {l}, {r}")));
+                }
+                if node.feature as usize >= features {
+                    return Err(bad(format!("node {id} splits feature {} of {features}", node.feature)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Grows one tree level by level from histograms it is given.
+#[derive(Debug)]
+pub struct Grower<'a> {
+    params: &'a GbdtParams,
+    cuts: &'a [Vec<f32>],
+    shape: HistShape,
+    tree: Tree,
+    sums: Vec<GradPair>,
+    level: Vec<u32>,
+    depth: usize,
+    build: Vec<u32>,
+    parents: HashMap<u32, Vec<GradPair>>,
+}
+
+impl<'a> Grower<'a> {
+    /// A grower for a tree over features with the given cuts.
+    pub fn new(params: &'a GbdtParams, cuts: &'a [Vec<f32>]) -> Self {
+        let stride = cuts.iter().map(|c| c.len() + 1).max().unwrap_or(1) + 1;
+        Self {
+            params,
+            cuts,
+            shape: HistShape { slots: 1, features: cuts.len(), stride },
+            tree: Tree { nodes: vec![Node::leaf(NONE)] },
+            sums: vec![GradPair::default()],
+            level: vec![0],
+            depth: 0,
+            build: vec![0],
+            parents: HashMap::new(),
+        }
+    }
+
+    /// Bins per feature (missing included) in every histogram.
+    pub fn stride(&self) -> usize {
+        self.shape.stride
+    }
+
+    /// The tree so far (its unsplit nodes are where rows are counted).
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The nodes whose histograms are needed next, or `None` when the tree is done.
+    pub fn pending(&self) -> Option<&[u32]> {
+        if self.level.is_empty() || self.depth >= self.params.max_depth {
+            None
+        } else {
+            Some(&self.build)
+        }
+    }
+
+    /// Consumes the histograms of [`Self::pending`]'s nodes (`pending.len() ×
+    /// features × stride` entries, in that order) and grows the next level.
+    pub fn apply(&mut self, built: &[GradPair]) -> TrainResult<()> {
+        let node_len = self.shape.node_len();
+        if built.len() != self.build.len() * node_len {
+            return Err(TrainError::Message {
+                function: "train_gbdt",
+                reason: format!("{} histogram entries for {} nodes", built.len(), self.build.len()),
+            });
+        }
+        let mut hists: HashMap<u32, Vec<GradPair>> = HashMap::new();
+        for (i, node) in self.build.iter().enumerate() {
+            hists.insert(*node, built[i * node_len..(i + 1) * node_len].to_vec());
+        }
+        // Siblings not built: parent − built sibling.
+        for node in &self.level {
+            if hists.contains_key(node) {
+                continue;
+            }
+            let parent = self.tree.nodes[*node as usize].parent;
+            let p = &self.tree.nodes[parent as usize];
+            let sibling = if p.left == *node { p.right } else { p.left };
+            let (Some(parent_hist), Some(sibling_hist)) = (self.parents.get(&parent), hists.get(&sibling)) else {
+                return Err(TrainError::Message { function: "train_gbdt", reason: format!("no histogram for node {node}") });
+            };
+            let derived: Vec<GradPair> = parent_hist.iter().zip(sibling_hist).map(|(a, b)| a.minus(*b)).collect();
+            hists.insert(*node, derived);
+        }
+        if self.depth == 0 {
+            // The root's total: every row is in some bin of feature 0.
+            let mut total = GradPair::default();
+            if let Some(h) = hists.get(&0) {
+                h[..self.shape.stride].iter().for_each(|p| total.add(*p));
+            }
+            self.sums[0] = total;
+        }
+        let mut next_level = Vec::new();
+        let mut next_build = Vec::new();
+        let mut next_parents = HashMap::new();
+        for node in std::mem::take(&mut self.level) {
+            let Some(hist) = hists.remove(&node) else { continue };
+            let sum = self.sums[node as usize];
+            self.set_value(node, sum);
+            let Some(split) = best_split(&hist, self.shape.stride, sum, self.cuts, self.params) else {
+                continue;
+            };
+            let left = self.tree.nodes.len() as u32;
+            let right = left + 1;
+            for child_sum in [split.left, split.right] {
+                self.tree.nodes.push(Node::leaf(node));
+                self.sums.push(child_sum);
+                let id = self.tree.nodes.len() - 1;
+                let value = self.params.eta * leaf_weight(child_sum, self.params.lambda);
+                self.tree.nodes[id].value = value;
+                self.tree.nodes[id].hess = child_sum.hess();
+            }
+            let n = &mut self.tree.nodes[node as usize];
+            n.left = left;
+            n.right = right;
+            n.feature = split.feature as u32;
+            n.bin = split.bin;
+            n.default_left = split.default_left;
+            n.split_value = self.cuts[split.feature][usize::from(split.bin) - 1];
+            n.gain = split.gain;
+            next_level.extend([left, right]);
+            next_build.push(if split.right.h < split.left.h { right } else { left });
+            next_parents.insert(node, hist);
+        }
+        self.level = next_level;
+        self.build = next_build;
+        self.parents = next_parents;
+        self.depth += 1;
+        self.shape.slots = self.build.len();
+        Ok(())
+    }
+
+    fn set_value(&mut self, node: u32, sum: GradPair) {
+        let n = &mut self.tree.nodes[node as usize];
+        n.value = self.params.eta * leaf_weight(sum, self.params.lambda);
+        n.hess = sum.hess();
+    }
+
+    /// The finished tree.
+    pub fn finish(self) -> Tree {
+        self.tree
+    }
+}

@@ -15,8 +15,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ember_udfs::training::gbdt::booster::train_in_memory;
-use ember_udfs::training::gbdt::grad::{GradPair, row_gradient};
-use ember_udfs::training::gbdt::hist::{HistShape, accumulate};
+use ember_udfs::training::gbdt::grad::{GradPair, Quantiser};
+use ember_udfs::training::gbdt::hist::{HistShape, SelectedRows, accumulate};
 use ember_udfs::training::gbdt::split::best_split;
 use ember_udfs::training::params::{GbdtParams, Objective};
 
@@ -35,28 +35,34 @@ fn bench_histogram(c: &mut Criterion) {
     let mut rng = Lcg(1);
     let bins: Vec<Vec<u16>> = (0..FEATURES).map(|_| (0..ROWS).map(|_| (rng.next() * 256.0) as u16).collect()).collect();
     let views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
-    let slots: Vec<u32> = (0..ROWS).map(|_| (rng.next() * 8.0) as u32).map(|s| if s < 4 { s } else { u32::MAX }).collect();
-    let grads: Vec<GradPair> = (0..ROWS).map(|_| row_gradient(Objective::BinaryLogistic, rng.next() * 4.0 - 2.0, (rng.next() > 0.5) as u8 as f64)).collect();
+    let mut selected = SelectedRows::default();
+    for row in 0..ROWS {
+        let slot = (rng.next() * 8.0) as u32;
+        let grad = Quantiser { scale_log2: 40 }.row_gradient(Objective::BinaryLogistic, rng.next() * 4.0 - 2.0, (rng.next() > 0.5) as u8 as f64);
+        if slot < 4 {
+            selected.push(row, slot, grad);
+        }
+    }
     let shape = HistShape { slots: 4, features: FEATURES, stride: 257 };
     let mut group = c.benchmark_group("histogram");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("64Ki_rows_20_features_4_nodes", |b| {
         b.iter(|| {
             let mut hist = vec![GradPair::default(); shape.len()];
-            accumulate(&mut hist, shape, &slots, &views, &grads);
+            accumulate(&mut hist, shape, &selected, &views);
             black_box(hist)
         })
     });
     group.finish();
 
     let mut hist = vec![GradPair::default(); shape.len()];
-    accumulate(&mut hist, shape, &slots, &views, &grads);
+    accumulate(&mut hist, shape, &selected, &views);
     let node = &hist[..FEATURES * 257];
     let mut total = GradPair::default();
     node[..257].iter().for_each(|p| total.add(*p));
     let cuts: Vec<Vec<f32>> = (0..FEATURES).map(|_| (1..256).map(|v| v as f32).collect()).collect();
     let params = GbdtParams::default();
-    c.bench_function("best_split/20_features_256_bins", |b| b.iter(|| black_box(best_split(node, 257, total, &cuts, &params))));
+    c.bench_function("best_split/20_features_256_bins", |b| b.iter(|| black_box(best_split(Quantiser { scale_log2: 40 }, node, 257, total, &cuts, &params))));
 }
 
 fn bench_group(c: &mut Criterion) {

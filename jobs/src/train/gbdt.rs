@@ -1,12 +1,13 @@
 //! Distributed gradient boosting: sketch, bin, then one histogram query per level.
 
 use datafusion::common::ScalarValue;
+use ember_udfs::training::exact_float::f32s_to_json;
 use ember_udfs::training::gbdt::cuts::cuts_from_sketch;
-use ember_udfs::training::gbdt::grad::{base_margin, base_score};
+use ember_udfs::training::gbdt::grad::{base_margin, base_score, gradient_bound, Quantiser};
 use ember_udfs::training::gbdt::hist;
 use ember_udfs::training::gbdt::messages::{LevelPlan, SketchState};
 use ember_udfs::training::gbdt::model::GbdtModel;
-use ember_udfs::training::gbdt::tree::Grower;
+use ember_udfs::training::gbdt::tree::{check_histogram_budget, Grower};
 use ember_udfs::training::params::GbdtParams;
 
 use crate::error::{JobsError, Result};
@@ -48,16 +49,18 @@ pub async fn train_gbdt(
     let state = SketchState::from_bytes(FUNCTION, &binary(engine.single_value(&sketch_sql).await?, "the sketch")?)?;
     let objective = state.labels.objective(FUNCTION, label, params.objective)?;
     let cuts: Vec<Vec<f32>> = state.features.iter().map(|s| cuts_from_sketch(s, params.max_bins)).collect();
+    check_histogram_budget(FUNCTION, params, &cuts)?;
     let base = base_score(objective, state.labels.mean());
     progress(TrainProgress::Pass("sketch"));
 
     // 2. The binned table: label, margin, one bin per feature.
+    let start = base_margin(objective, base);
     let mut columns = vec![
         format!("CAST({label_sql} AS DOUBLE) AS __label"),
-        format!("CAST({:?} AS DOUBLE) AS __margin", base_margin(objective, base)),
+        format!("CAST({start:?} AS DOUBLE) AS __margin"),
     ];
     for ((feature, cut), bin) in feature_sql.iter().zip(&cuts).zip(&bins) {
-        columns.push(format!("__ember_gbdt_bin({}, {feature}) AS {bin}", quote_literal(&json(cut)?)));
+        columns.push(format!("__ember_gbdt_bin({}, {feature}) AS {bin}", quote_literal(&f32s_to_json(cut))));
     }
     let mut current = "__ember_train_round_0".to_string();
     let select = format!("SELECT {} FROM {} WHERE {label_sql} IS NOT NULL", columns.join(", "), quote_ident(table));
@@ -66,14 +69,19 @@ pub async fn train_gbdt(
 
     // 3. Boosting: one histogram query per level, a margin update per round.
     let mut trees = Vec::with_capacity(params.rounds);
+    let mut drift = 0.0;
     for round in 0..params.rounds {
-        let mut grower = Grower::new(params, &cuts);
+        let labels = &state.labels;
+        let bound = gradient_bound(objective, labels.min, labels.max, start, drift);
+        let quantiser = Quantiser::for_rows(FUNCTION, labels.count, bound)?;
+        let mut grower = Grower::new(params, &cuts, quantiser);
         while let Some(build) = grower.pending() {
             let plan = LevelPlan {
                 objective: objective.name().to_string(),
                 features: features.len(),
                 stride: grower.stride(),
                 build: build.to_vec(),
+                quantiser,
                 tree: grower.tree().clone(),
             };
             let len = plan.build.len() * features.len() * plan.stride;
@@ -85,6 +93,7 @@ pub async fn train_gbdt(
             grower.apply(&hist::from_bytes(FUNCTION, &bytes, len)?)?;
         }
         let tree = grower.finish();
+        drift += tree.max_abs_leaf();
         if round + 1 < params.rounds {
             let next = format!("__ember_train_round_{}", round + 1);
             let update = format!(

@@ -2,6 +2,7 @@
 
 use datafusion::common::ScalarValue;
 use ember_udfs::scoring::model::ember_linear::{LinearModelFile, FORMAT, VERSION};
+use ember_udfs::training::exact_float::f64s_to_json;
 use ember_udfs::training::logistic::{newton_step, not_converged, NewtonSums};
 use ember_udfs::training::params::LogisticParams;
 
@@ -32,7 +33,7 @@ pub async fn train_logistic(
     let mut beta = vec![0.0; features.len() + 1];
     let mut result = None;
     for iteration in 1..=params.max_iter {
-        let beta_json = serde_json::to_string(&beta).map_err(|e| JobsError::Usage(format!("internal: {e}")))?;
+        let beta_json = f64s_to_json(&beta);
         let sql = format!("SELECT __ember_logistic_newton({}, {columns}) FROM {working}", quote_literal(&beta_json));
         let sums: NewtonSums = match engine.single_value(&sql).await? {
             ScalarValue::Utf8(Some(text)) => serde_json::from_str(&text).map_err(|e| JobsError::Usage(format!("internal: {e}")))?,

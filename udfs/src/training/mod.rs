@@ -22,6 +22,7 @@
 pub mod args;
 pub mod distributed;
 pub mod error;
+pub mod exact_float;
 pub mod gbdt;
 pub mod linear;
 pub mod logistic;

@@ -62,6 +62,11 @@ impl Objective {
     }
 }
 
+/// The deepest tree Ember grows: a level's histograms grow as 2^depth (at
+/// depth 12, 2,048 nodes × features × 258 bins), and deeper trees are rarely
+/// useful with the histogram method.
+pub const MAX_DEPTH: usize = 12;
+
 /// Parameters of gradient-boosted trees (`train_gbdt`, `ember train --model gbdt`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GbdtParams {
@@ -69,7 +74,7 @@ pub struct GbdtParams {
     pub objective: Option<Objective>,
     /// Boosting rounds (trees). Default 100.
     pub rounds: usize,
-    /// Maximum tree depth. Default 6 (XGBoost's).
+    /// Maximum tree depth, 1 to [`MAX_DEPTH`]. Default 6 (XGBoost's).
     pub max_depth: usize,
     /// Learning rate (shrinkage). Default 0.3.
     pub eta: f64,
@@ -261,7 +266,7 @@ impl GbdtParams {
         Ok(Self {
             objective: r.objective()?,
             rounds: r.count(&["num_boost_round", "n_estimators", "rounds"], d.rounds, 1, 100_000)?,
-            max_depth: r.count(&["max_depth"], d.max_depth, 1, 16)?,
+            max_depth: r.count(&["max_depth"], d.max_depth, 1, MAX_DEPTH)?,
             eta: r.number(&["eta", "learning_rate"], d.eta, f64::MIN_POSITIVE, 1.0)?,
             lambda: r.number(&["lambda", "reg_lambda"], d.lambda, 0.0, 1e12)?,
             min_child_weight: r.number(&["min_child_weight"], d.min_child_weight, 0.0, 1e12)?,

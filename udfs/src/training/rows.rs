@@ -7,7 +7,7 @@
 //! nothing to learn from — and a NaN or infinite label is an error naming the
 //! label column.
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
+use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::Float64Type;
 use datafusion::common::{exec_err, Result, ScalarValue};
 
@@ -107,7 +107,7 @@ impl RowBuffer {
                 out.extend_from_slice(&x.to_le_bytes());
             }
         }
-        ScalarValue::Binary(Some(out))
+        ScalarValue::LargeBinary(Some(out))
     }
 
     /// Reads a buffer written by [`Self::to_state`].
@@ -130,7 +130,7 @@ impl RowBuffer {
 
     /// Merges the binary states of a `merge_batch` call into this buffer.
     pub fn merge_states(&mut self, function: &'static str, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<BinaryArray>()) else {
+        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
             return exec_err!("{function}: state is not binary");
         };
         for state in binary.iter().flatten() {
@@ -159,7 +159,7 @@ mod tests {
         rows.append("t", "y", &[label, x]).unwrap();
         assert_eq!(rows.labels, vec![1.0, 0.0]);
         assert!(rows.columns[0][0].is_nan() && rows.columns[0][1] == 3.0);
-        let ScalarValue::Binary(Some(bytes)) = rows.to_state() else { panic!() };
+        let ScalarValue::LargeBinary(Some(bytes)) = rows.to_state() else { panic!() };
         let back = RowBuffer::from_state("t", &bytes).unwrap();
         assert_eq!(back.labels, rows.labels);
         assert!(RowBuffer::from_state("t", &bytes[..bytes.len() - 1]).is_err());

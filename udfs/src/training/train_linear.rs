@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
+use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -59,7 +59,7 @@ impl AggregateUDFImpl for TrainLinear {
         Ok(DataType::Utf8)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[moments]", args.name), DataType::Binary, true))])
+        Ok(vec![Arc::new(Field::new(format!("{}[moments]", args.name), DataType::LargeBinary, true))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let args = training_args(NAME, &acc_args, 0)?;
@@ -132,7 +132,7 @@ impl Accumulator for LinearAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<BinaryArray>()) else {
+        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
             return exec_err!("{NAME}: state is not binary");
         };
         for state in binary.iter().flatten() {
@@ -143,7 +143,7 @@ impl Accumulator for LinearAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(moments_to_bytes(&self.moments)))])
+        Ok(vec![ScalarValue::LargeBinary(Some(moments_to_bytes(&self.moments)))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {

@@ -60,7 +60,7 @@ impl AggregateUDFImpl for TrainLogistic {
         Ok(DataType::Utf8)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[rows]", args.name), DataType::Binary, true))])
+        Ok(vec![Arc::new(Field::new(format!("{}[rows]", args.name), DataType::LargeBinary, true))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let args = training_args(NAME, &acc_args, 0)?;

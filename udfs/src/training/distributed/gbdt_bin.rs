@@ -1,4 +1,4 @@
-//! `__ember_gbdt_bin('[cuts]', value)`: a feature value's histogram bin (`UInt16`;
+//! `__ember_gbdt_bin('[cut bit patterns]', value)`: a feature value's histogram bin (`UInt16`;
 //! 65535 for null/NaN), with the cuts the driver chose from the sketch pass.
 //! Used once, to write the compact binned copy of the training data.
 
@@ -9,6 +9,7 @@ use arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
+use crate::training::exact_float::f32s_from_json;
 use crate::training::gbdt::cuts::{bin_of, MISSING_BIN};
 
 /// The function's name.
@@ -46,7 +47,7 @@ impl ScalarUDFImpl for GbdtBin {
         let ColumnarValue::Scalar(ScalarValue::Utf8(Some(cuts))) = &args.args[0] else {
             return exec_err!("{NAME}: the cuts must be a constant string");
         };
-        let cuts: Vec<f32> = match serde_json::from_str(cuts) {
+        let cuts: Vec<f32> = match f32s_from_json(cuts) {
             Ok(c) => c,
             Err(e) => return exec_err!("{NAME}: invalid cuts: {e}"),
         };

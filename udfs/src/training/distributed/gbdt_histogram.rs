@@ -10,15 +10,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
+use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt16Type};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
 use crate::training::args::{constant_text, constant_text_type};
-use crate::training::gbdt::grad::{row_gradient, GradPair};
-use crate::training::gbdt::hist::{accumulate, from_bytes, merge, to_bytes, HistShape, NO_SLOT};
+use crate::training::gbdt::grad::{GradPair, Quantiser};
+use crate::training::gbdt::hist::{accumulate, from_bytes, merge, to_bytes, HistShape, SelectedRows, NO_SLOT};
 use crate::training::gbdt::messages::LevelPlan;
 use crate::training::gbdt::tree::Tree;
 use crate::training::params::Objective;
@@ -57,7 +57,7 @@ impl AggregateUDFImpl for GbdtHistogram {
         Ok(DataType::Binary)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[histogram]", args.name), DataType::Binary, true))])
+        Ok(vec![Arc::new(Field::new(format!("{}[histogram]", args.name), DataType::LargeBinary, true))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let (plan, objective) = LevelPlan::parse(NAME, &constant_text(NAME, &acc_args, 0)?)?;
@@ -73,10 +73,10 @@ impl AggregateUDFImpl for GbdtHistogram {
             hist: vec![GradPair::default(); shape.len()],
             shape,
             slot_of_node,
+            quantiser: plan.quantiser,
             tree: plan.tree,
             objective,
-            slots: Vec::new(),
-            grads: Vec::new(),
+            selected: SelectedRows::default(),
         }))
     }
 }
@@ -84,12 +84,12 @@ impl AggregateUDFImpl for GbdtHistogram {
 #[derive(Debug)]
 struct HistogramAccumulator {
     objective: Objective,
+    quantiser: Quantiser,
     tree: Tree,
     shape: HistShape,
     slot_of_node: Vec<u32>,
     hist: Vec<GradPair>,
-    slots: Vec<u32>,
-    grads: Vec<GradPair>,
+    selected: SelectedRows,
 }
 
 impl Accumulator for HistogramAccumulator {
@@ -97,20 +97,19 @@ impl Accumulator for HistogramAccumulator {
         let label = values[1].as_primitive::<Float64Type>();
         let margin = values[2].as_primitive::<Float64Type>();
         let bins: Vec<&[u16]> = values[3..].iter().map(|v| v.as_primitive::<UInt16Type>().values().as_ref()).collect();
-        let n = label.len();
-        self.slots.clear();
-        self.grads.clear();
-        for r in 0..n {
-            let leaf = self.tree.leaf_of(|f| bins[f][r]);
-            self.slots.push(if label.is_null(r) { NO_SLOT } else { self.slot_of_node[leaf] });
-            self.grads.push(row_gradient(self.objective, margin.value(r), label.value(r)));
+        self.selected.clear();
+        for r in 0..label.len() {
+            let slot = self.slot_of_node[self.tree.leaf_of(|f| bins[f][r])];
+            if slot != NO_SLOT && label.is_valid(r) {
+                self.selected.push(r, slot, self.quantiser.row_gradient(self.objective, margin.value(r), label.value(r)));
+            }
         }
-        accumulate(&mut self.hist, self.shape, &self.slots, &bins, &self.grads);
+        accumulate(&mut self.hist, self.shape, &self.selected, &bins);
         Ok(())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<BinaryArray>()) else {
+        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
             return exec_err!("{NAME}: state is not binary");
         };
         for bytes in binary.iter().flatten() {
@@ -120,7 +119,7 @@ impl Accumulator for HistogramAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(to_bytes(&self.hist)))])
+        Ok(vec![ScalarValue::LargeBinary(Some(to_bytes(&self.hist)))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -128,6 +127,6 @@ impl Accumulator for HistogramAccumulator {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.hist.len() * 32 + self.slots.capacity() * 4 + self.grads.capacity() * 32
+        std::mem::size_of_val(self) + self.hist.len() * 16 + self.selected.rows.capacity() * 24
     }
 }

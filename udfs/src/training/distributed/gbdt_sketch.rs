@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
+use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -45,7 +45,7 @@ impl AggregateUDFImpl for GbdtSketch {
         Ok(DataType::Binary)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[sketch]", args.name), DataType::Binary, true))])
+        Ok(vec![Arc::new(Field::new(format!("{}[sketch]", args.name), DataType::LargeBinary, true))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let args = training_args(NAME, &acc_args, 0)?;
@@ -88,7 +88,7 @@ impl Accumulator for SketchAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<BinaryArray>()) else {
+        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
             return exec_err!("{NAME}: state is not binary");
         };
         for bytes in binary.iter().flatten() {
@@ -98,7 +98,7 @@ impl Accumulator for SketchAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(self.state.to_bytes()))])
+        Ok(vec![ScalarValue::LargeBinary(Some(self.state.to_bytes()))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {

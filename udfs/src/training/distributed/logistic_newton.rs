@@ -1,4 +1,4 @@
-//! `__ember_logistic_newton('[coefficients]', label, feature, ...)`: the
+//! `__ember_logistic_newton('[coefficient bit patterns]', label, feature, ...)`: the
 //! gradient and Hessian sums of the log loss at the given (intercept,
 //! coefficients...) over every row, merged across partitions — one Newton
 //! iteration of distributed logistic regression. Returns the sums as JSON.
@@ -13,6 +13,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatil
 
 use crate::training::args::{coerce_training_args, constant_text, training_args, TrainingArgs};
 use crate::training::error::TrainError;
+use crate::training::exact_float::f64s_from_json;
 use crate::training::logistic::{check_binary_label, NewtonSums};
 
 /// The function's name.
@@ -47,7 +48,7 @@ impl AggregateUDFImpl for LogisticNewton {
         Ok(vec![Arc::new(Field::new(format!("{}[sums]", args.name), DataType::Utf8, true))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let beta: Vec<f64> = match serde_json::from_str(&constant_text(NAME, &acc_args, 0)?) {
+        let beta: Vec<f64> = match f64s_from_json(&constant_text(NAME, &acc_args, 0)?) {
             Ok(b) => b,
             Err(e) => return exec_err!("{NAME}: invalid coefficients: {e}"),
         };

@@ -9,11 +9,11 @@
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::cuts::{bin_of, cuts_from_sketch};
-use crate::training::gbdt::grad::{base_margin, base_score, check_label_range, row_gradient, GradPair};
-use crate::training::gbdt::hist::{accumulate, HistShape, NO_SLOT};
+use crate::training::gbdt::grad::{base_margin, base_score, check_label_range, gradient_bound, GradPair, Quantiser};
+use crate::training::gbdt::hist::{accumulate, HistShape, SelectedRows, NO_SLOT};
 use crate::training::gbdt::model::GbdtModel;
 use crate::training::gbdt::sketch::{FeatureSketch, DEFAULT_CAPACITY};
-use crate::training::gbdt::tree::Grower;
+use crate::training::gbdt::tree::{check_histogram_budget, Grower};
 use crate::training::params::{GbdtParams, Objective};
 
 /// Label statistics every trainer checks before it starts.
@@ -22,15 +22,20 @@ pub struct LabelStats {
     /// Rows with a non-null label.
     pub count: u64,
     /// Σ label, in units of 2⁻³² (exact, so the mean is order-independent).
+    /// `i128`: 2⁶³ units would be only 2³¹ labels of 1.
     pub sum: i128,
     /// Whether every label is 0 or 1.
     pub all_zero_or_one: bool,
+    /// Smallest label.
+    pub min: f64,
+    /// Largest label.
+    pub max: f64,
 }
 
 impl LabelStats {
     /// Stats of no rows.
     pub fn empty() -> Self {
-        Self { count: 0, sum: 0, all_zero_or_one: true }
+        Self { count: 0, sum: 0, all_zero_or_one: true, min: f64::INFINITY, max: f64::NEG_INFINITY }
     }
 
     /// Adds a label (finite, checked by the caller).
@@ -38,6 +43,8 @@ impl LabelStats {
         self.count += 1;
         self.sum += (y * 4_294_967_296.0).round() as i128;
         self.all_zero_or_one &= y == 0.0 || y == 1.0;
+        self.min = self.min.min(y);
+        self.max = self.max.max(y);
     }
 
     /// Merges another partial.
@@ -45,6 +52,8 @@ impl LabelStats {
         self.count += other.count;
         self.sum += other.sum;
         self.all_zero_or_one &= other.all_zero_or_one;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
     }
 
     /// The mean label.
@@ -100,6 +109,7 @@ pub fn train_in_memory(
             cuts_from_sketch(&sketch, params.max_bins)
         })
         .collect();
+    check_histogram_budget(function, params, &cuts)?;
     let bins: Vec<Vec<u16>> = columns
         .iter()
         .zip(&cuts)
@@ -108,28 +118,40 @@ pub fn train_in_memory(
     let bin_views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
 
     let base = base_score(objective, stats.mean());
-    let mut margins = vec![base_margin(objective, base); labels.len()];
+    let start = base_margin(objective, base);
+    let mut margins = vec![start; labels.len()];
     let mut grads = vec![GradPair::default(); labels.len()];
-    let mut slots = vec![NO_SLOT; labels.len()];
+    let mut drift = 0.0;
+    let mut selected = SelectedRows::default();
     let mut trees = Vec::with_capacity(params.rounds);
     for _ in 0..params.rounds {
+        let bound = gradient_bound(objective, stats.min, stats.max, start, drift);
+        let quantiser = Quantiser::for_rows(function, stats.count, bound)?;
         for ((g, m), y) in grads.iter_mut().zip(&margins).zip(labels) {
-            *g = row_gradient(objective, *m, *y);
+            *g = quantiser.row_gradient(objective, *m, *y);
         }
-        let mut grower = Grower::new(params, &cuts);
+        let mut grower = Grower::new(params, &cuts, quantiser);
         while let Some(build) = grower.pending() {
             let build = build.to_vec();
             let shape = HistShape { slots: build.len(), features: cuts.len(), stride: grower.stride() };
             let tree = grower.tree();
-            for (r, slot) in slots.iter_mut().enumerate() {
-                let leaf = tree.leaf_of(|f| bins[f][r]) as u32;
-                *slot = build.iter().position(|b| *b == leaf).map_or(NO_SLOT, |p| p as u32);
+            let mut slot_of_node = vec![NO_SLOT; tree.nodes.len()];
+            for (slot, node) in build.iter().enumerate() {
+                slot_of_node[*node as usize] = slot as u32;
+            }
+            selected.clear();
+            for (r, grad) in grads.iter().enumerate() {
+                let slot = slot_of_node[tree.leaf_of(|f| bins[f][r])];
+                if slot != NO_SLOT {
+                    selected.push(r, slot, *grad);
+                }
             }
             let mut hist = vec![GradPair::default(); shape.len()];
-            accumulate(&mut hist, shape, &slots, &bin_views, &grads);
+            accumulate(&mut hist, shape, &selected, &bin_views);
             grower.apply(&hist)?;
         }
         let tree = grower.finish();
+        drift += tree.max_abs_leaf();
         for (r, m) in margins.iter_mut().enumerate() {
             *m += tree.nodes[tree.leaf_of(|f| bins[f][r])].value;
         }

@@ -15,7 +15,9 @@ pub const MISSING_BIN: u16 = u16::MAX;
 
 /// Cut points from a feature's sketch; at most `max_bins − 1` of them.
 pub fn cuts_from_sketch(sketch: &FeatureSketch, max_bins: usize) -> Vec<f32> {
-    let values = sketch.sorted_values();
+    // ±inf are values like any other for binning (−inf lands in bin 0, +inf in
+    // the top bin), but never a cut: a split condition must be a finite number.
+    let values: Vec<(f32, u64)> = sketch.sorted_values().into_iter().filter(|(v, _)| v.is_finite()).collect();
     if values.len() <= max_bins {
         return values.iter().skip(1).map(|(v, _)| *v).collect();
     }
@@ -65,6 +67,18 @@ mod tests {
         assert_eq!(cuts, vec![2.0, 3.0]);
         assert_eq!([bin_of(&cuts, 1.0), bin_of(&cuts, 2.0), bin_of(&cuts, 2.5), bin_of(&cuts, 9.0)], [0, 1, 1, 2]);
         assert_eq!(bin_of(&cuts, f64::NAN), MISSING_BIN);
+    }
+
+    #[test]
+    fn infinities_are_never_cuts() {
+        let mut s = FeatureSketch::new(64);
+        for v in [f64::NEG_INFINITY, 1.0, 2.0, f64::INFINITY, 1e300] {
+            s.add(Some(v));
+        }
+        let cuts = cuts_from_sketch(&s, 256);
+        assert_eq!(cuts, vec![2.0]);
+        assert_eq!(bin_of(&cuts, f64::INFINITY), 1);
+        assert_eq!(bin_of(&cuts, f64::NEG_INFINITY), 0);
     }
 
     #[test]

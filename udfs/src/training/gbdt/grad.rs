@@ -4,26 +4,32 @@
 //! the result depends on the order rows arrive in — which differs between an
 //! embedded run and a cluster, and between runs on a cluster. Like XGBoost's
 //! GPU `hist` (its "gradient quantiser"), Ember rounds every gradient and
-//! Hessian to a multiple of 2⁻⁴⁰ and sums integers: addition is exact and
-//! associative, so every merge order gives bit-identical histograms, splits
-//! and trees. The rounding (≤ 5·10⁻¹³ per row) is far below what a split or a
-//! leaf weight can resolve.
+//! Hessian to a multiple of 1/`scale` and sums `i64` integers: addition is
+//! exact and associative, so every merge order gives bit-identical
+//! histograms, splits and trees.
+//!
+//! The scale is a power of two chosen per round from quantities every
+//! trainer knows identically — the row count and a bound on any row's
+//! gradient — so that no sum of any subset of rows can overflow: `rows ×
+//! bound × scale ≤ 2⁶²`. It is at most 2⁴⁰ (rounding ≤ 5·10⁻¹³ per row, far
+//! below what a split or a leaf weight can resolve); a billion rows with
+//! logistic loss still get 2³².
 
 use serde::{Deserialize, Serialize};
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::params::Objective;
 
-/// 2⁴⁰: one unit of a quantised gradient is 2⁻⁴⁰.
-pub const SCALE: f64 = 1_099_511_627_776.0;
+/// The finest scale used: 2⁴⁰.
+pub const MAX_SCALE_LOG2: i32 = 40;
 
-/// A gradient/Hessian pair (or a sum of them) in units of 2⁻⁴⁰.
+/// A gradient/Hessian pair (or a sum of them) in units of 1/scale.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GradPair {
     /// Σ gradient.
-    pub g: i128,
+    pub g: i64,
     /// Σ Hessian.
-    pub h: i128,
+    pub h: i64,
 }
 
 impl GradPair {
@@ -39,37 +45,76 @@ impl GradPair {
     pub fn minus(self, other: GradPair) -> GradPair {
         GradPair { g: self.g - other.g, h: self.h - other.h }
     }
+}
+
+/// The fixed-point scale of one boosting round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quantiser {
+    /// log2 of the scale.
+    pub scale_log2: i32,
+}
+
+impl Quantiser {
+    /// The finest scale at which `rows` rows, each with |gradient| and
+    /// Hessian at most `bound`, cannot overflow an `i64` sum.
+    pub fn for_rows(function: &'static str, rows: u64, bound: f64) -> TrainResult<Self> {
+        let total = rows.max(1) as f64 * bound.max(1.0);
+        let room = (2f64.powi(62) / total).log2().floor();
+        if !room.is_finite() || room < 0.0 {
+            return Err(TrainError::Numeric {
+                function,
+                reason: format!("{rows} rows with gradients up to {bound:e} cannot be summed exactly; scale the label down"),
+            });
+        }
+        Ok(Self { scale_log2: (room as i32).min(MAX_SCALE_LOG2) })
+    }
+
+    fn scale(self) -> f64 {
+        2f64.powi(self.scale_log2)
+    }
+
+    /// Rounds a value to fixed point (|x| within the bound the scale was made for).
+    #[inline]
+    pub fn quantise(self, x: f64) -> i64 {
+        (x * self.scale()).round() as i64
+    }
 
     /// The gradient sum as a float.
-    pub fn grad(self) -> f64 {
-        self.g as f64 / SCALE
+    #[inline]
+    pub fn grad(self, p: GradPair) -> f64 {
+        p.g as f64 / self.scale()
     }
 
     /// The Hessian sum as a float.
-    pub fn hess(self) -> f64 {
-        self.h as f64 / SCALE
+    #[inline]
+    pub fn hess(self, p: GradPair) -> f64 {
+        p.h as f64 / self.scale()
     }
-}
 
-/// Rounds a finite value to fixed point.
-#[inline]
-pub fn quantise(x: f64) -> i128 {
-    (x * SCALE).round() as i128
-}
-
-/// The gradient pair of one row.
-#[inline]
-pub fn row_gradient(objective: Objective, margin: f64, label: f64) -> GradPair {
-    match objective {
-        Objective::SquaredError => GradPair { g: quantise(margin - label), h: SCALE as i128 },
-        Objective::BinaryLogistic => {
-            let p = 1.0 / (1.0 + (-margin).exp());
-            GradPair { g: quantise(p - label), h: quantise((p * (1.0 - p)).max(1e-16)) }
+    /// The gradient pair of one row.
+    #[inline]
+    pub fn row_gradient(self, objective: Objective, margin: f64, label: f64) -> GradPair {
+        match objective {
+            Objective::SquaredError => GradPair { g: self.quantise(margin - label), h: self.quantise(1.0) },
+            Objective::BinaryLogistic => {
+                let p = 1.0 / (1.0 + (-margin).exp());
+                GradPair { g: self.quantise(p - label), h: self.quantise((p * (1.0 - p)).max(1e-16)) }
+            }
         }
     }
 }
 
-/// Checks a gradient is representable (a label of 10²⁰ is not a useful regression target).
+/// A bound on any row's |gradient| (and Hessian) in a round, from the label
+/// range, the starting margin and how far the trees so far can have moved a
+/// margin (`drift` = Σ over trees of the largest |leaf value|).
+pub fn gradient_bound(objective: Objective, label_min: f64, label_max: f64, base_margin: f64, drift: f64) -> f64 {
+    match objective {
+        Objective::BinaryLogistic => 1.0,
+        Objective::SquaredError => ((label_max - base_margin).abs().max((label_min - base_margin).abs()) + drift) * (1.0 + 1e-9) + 1.0,
+    }
+}
+
+/// Checks a label is representable (a label of 10²⁰ is not a useful regression target).
 pub fn check_label_range(function: &'static str, label: &str, y: f64) -> TrainResult<()> {
     if y.abs() < 1e15 {
         Ok(())
@@ -106,13 +151,24 @@ mod tests {
 
     #[test]
     fn sums_are_order_independent() {
+        let q = Quantiser::for_rows("t", 1000, 1.0).unwrap();
+        assert_eq!(q.scale_log2, MAX_SCALE_LOG2);
         let rows: Vec<GradPair> = (0..1000)
-            .map(|i| row_gradient(Objective::BinaryLogistic, (f64::from(i) * 0.37).sin() * 3.0, f64::from(i % 2)))
+            .map(|i| q.row_gradient(Objective::BinaryLogistic, (f64::from(i) * 0.37).sin() * 3.0, f64::from(i % 2)))
             .collect();
         let mut forward = GradPair::default();
         rows.iter().for_each(|r| forward.add(*r));
         let mut backward = GradPair::default();
         rows.iter().rev().for_each(|r| backward.add(*r));
         assert_eq!(forward, backward);
+    }
+
+    #[test]
+    fn the_scale_leaves_room_for_every_row() {
+        let q = Quantiser::for_rows("t", 1_000_000_000, 1.0).unwrap();
+        assert!(q.scale_log2 <= 32, "{q:?}");
+        let worst = q.quantise(1.0) as i128 * 1_000_000_000;
+        assert!(worst < i128::from(i64::MAX));
+        assert!(Quantiser::for_rows("t", 1 << 40, 1e12).is_err());
     }
 }

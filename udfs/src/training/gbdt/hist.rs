@@ -41,16 +41,45 @@ impl HistShape {
     }
 }
 
-/// Adds rows into `hist`: row `r` goes to slot `slots[r]` (or nowhere if
-/// [`NO_SLOT`]), with bins `bins[f][r]` and gradient `grads[r]`.
-pub fn accumulate(hist: &mut [GradPair], shape: HistShape, slots: &[u32], bins: &[&[u16]], grads: &[GradPair]) {
+/// Rows of a batch that belong to a node being built: their index in the
+/// batch, their slot and their gradient, in row order.
+#[derive(Debug, Default, Clone)]
+pub struct SelectedRows {
+    /// Row index in the batch.
+    pub rows: Vec<u32>,
+    /// Slot (node) of each selected row.
+    pub slots: Vec<u32>,
+    /// Gradient pair of each selected row.
+    pub grads: Vec<GradPair>,
+}
+
+impl SelectedRows {
+    /// Empties the selection, keeping its memory.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.slots.clear();
+        self.grads.clear();
+    }
+
+    /// Selects row `row` into `slot` with gradient `grad`.
+    #[inline]
+    pub fn push(&mut self, row: usize, slot: u32, grad: GradPair) {
+        self.rows.push(row as u32);
+        self.slots.push(slot);
+        self.grads.push(grad);
+    }
+}
+
+/// Adds the selected rows into `hist`: row `rows[i]` goes to slot
+/// `slots[i]` with bins `bins[f][rows[i]]` and gradient `grads[i]`.
+/// Only rows of nodes being built are visited (no per-row branch on the
+/// node), feature by feature, so each pass reads one bin column.
+pub fn accumulate(hist: &mut [GradPair], shape: HistShape, selected: &SelectedRows, bins: &[&[u16]]) {
     let missing = shape.stride - 1;
     for (f, column) in bins.iter().enumerate() {
-        for ((slot, bin), grad) in slots.iter().zip(column.iter()).zip(grads) {
-            if *slot == NO_SLOT {
-                continue;
-            }
-            let b = if *bin == MISSING_BIN { missing } else { usize::from(*bin).min(missing - 1) };
+        for ((row, slot), grad) in selected.rows.iter().zip(&selected.slots).zip(&selected.grads) {
+            let bin = column[*row as usize];
+            let b = if bin == MISSING_BIN { missing } else { usize::from(bin).min(missing - 1) };
             hist[(*slot as usize * shape.features + f) * shape.stride + b].add(*grad);
         }
     }
@@ -63,9 +92,9 @@ pub fn merge(hist: &mut [GradPair], other: &[GradPair]) {
     }
 }
 
-/// Serialises a histogram set (little-endian `i128` pairs).
+/// Serialises a histogram set (little-endian `i64` pairs).
 pub fn to_bytes(hist: &[GradPair]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hist.len() * 32);
+    let mut out = Vec::with_capacity(hist.len() * 16);
     for p in hist {
         out.extend_from_slice(&p.g.to_le_bytes());
         out.extend_from_slice(&p.h.to_le_bytes());
@@ -75,20 +104,20 @@ pub fn to_bytes(hist: &[GradPair]) -> Vec<u8> {
 
 /// Reads a histogram set of `len` entries written by [`to_bytes`].
 pub fn from_bytes(function: &'static str, bytes: &[u8], len: usize) -> TrainResult<Vec<GradPair>> {
-    if bytes.len() != len * 32 {
+    if bytes.len() != len * 16 {
         return Err(TrainError::Message {
             function,
-            reason: format!("histogram of {} bytes, expected {}", bytes.len(), len * 32),
+            reason: format!("histogram of {} bytes, expected {}", bytes.len(), len * 16),
         });
     }
     Ok(bytes
-        .chunks_exact(32)
+        .chunks_exact(16)
         .map(|c| {
-            let mut g = [0u8; 16];
-            let mut h = [0u8; 16];
-            g.copy_from_slice(&c[..16]);
-            h.copy_from_slice(&c[16..]);
-            GradPair { g: i128::from_le_bytes(g), h: i128::from_le_bytes(h) }
+            let mut g = [0u8; 8];
+            let mut h = [0u8; 8];
+            g.copy_from_slice(&c[..8]);
+            h.copy_from_slice(&c[8..]);
+            GradPair { g: i64::from_le_bytes(g), h: i64::from_le_bytes(h) }
         })
         .collect())
 }
@@ -101,13 +130,16 @@ mod tests {
     fn rows_land_in_their_slot_feature_and_bin() {
         let shape = HistShape { slots: 2, features: 2, stride: 3 };
         let mut hist = vec![GradPair::default(); shape.len()];
-        let g = |x: i128| GradPair { g: x, h: 1 };
-        accumulate(&mut hist, shape, &[0, 1, NO_SLOT], &[&[0, 1, 1], &[MISSING_BIN, 0, 0]], &[g(5), g(7), g(100)]);
+        let g = |x: i64| GradPair { g: x, h: 1 };
+        let mut selected = SelectedRows::default();
+        selected.push(0, 0, g(5));
+        selected.push(1, 1, g(7));
+        accumulate(&mut hist, shape, &selected, &[&[0, 1, 1], &[MISSING_BIN, 0, 0]]);
         assert_eq!(hist[0], g(5)); // slot 0, f0, bin 0
         assert_eq!(hist[7], g(7)); // (slot 1 · 2 features + f0) · stride 3 + bin 1
         assert_eq!(hist[3 + 2], g(5)); // slot 0, f1, missing
         let back = from_bytes("t", &to_bytes(&hist), shape.len()).unwrap();
         assert_eq!(back, hist);
-        assert!(from_bytes("t", &[0u8; 31], 1).is_err());
+        assert!(from_bytes("t", &[0u8; 15], 1).is_err());
     }
 }

@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::booster::LabelStats;
+use crate::training::gbdt::grad::{Quantiser, MAX_SCALE_LOG2};
 use crate::training::gbdt::sketch::{take, take_u64, FeatureSketch};
 use crate::training::gbdt::tree::Tree;
 use crate::training::params::Objective;
+
+/// The largest histogram a level may ask for (2²⁴ entries, 512 MiB).
+pub const MAX_HISTOGRAM_ENTRIES: usize = 1 << 24;
 
 /// One level's histogram request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +29,8 @@ pub struct LevelPlan {
     pub stride: usize,
     /// The nodes to build, in histogram order.
     pub build: Vec<u32>,
+    /// The round's fixed-point scale.
+    pub quantiser: Quantiser,
     /// The tree so far.
     pub tree: Tree,
 }
@@ -37,8 +43,26 @@ impl LevelPlan {
         let objective = Objective::from_name(&plan.objective)
             .ok_or_else(|| TrainError::Message { function, reason: format!("objective {}", plan.objective) })?;
         plan.tree.validate(function, plan.features)?;
+        if plan.quantiser.scale_log2 > MAX_SCALE_LOG2 || plan.quantiser.scale_log2 < 0 {
+            return Err(TrainError::Message { function, reason: format!("scale 2^{}", plan.quantiser.scale_log2) });
+        }
         if plan.stride < 2 || plan.stride > 65_536 || plan.build.iter().any(|n| *n as usize >= plan.tree.nodes.len()) {
             return Err(TrainError::Message { function, reason: "stride or node out of range".into() });
+        }
+        let mut seen = vec![false; plan.tree.nodes.len()];
+        for node in &plan.build {
+            let id = *node as usize;
+            if seen[id] || !plan.tree.nodes[id].is_leaf() {
+                return Err(TrainError::Message { function, reason: format!("node {id} built twice or already split") });
+            }
+            seen[id] = true;
+        }
+        let entries = plan.build.len().saturating_mul(plan.features).saturating_mul(plan.stride);
+        if entries > MAX_HISTOGRAM_ENTRIES {
+            return Err(TrainError::Message {
+                function,
+                reason: format!("a histogram of {entries} entries exceeds the limit of {MAX_HISTOGRAM_ENTRIES} (fewer features, bins or a smaller max_depth)"),
+            });
         }
         Ok((plan, objective))
     }
@@ -60,6 +84,8 @@ impl SketchState {
         out.extend_from_slice(&self.labels.count.to_le_bytes());
         out.extend_from_slice(&self.labels.sum.to_le_bytes());
         out.push(u8::from(self.labels.all_zero_or_one));
+        out.extend_from_slice(&self.labels.min.to_le_bytes());
+        out.extend_from_slice(&self.labels.max.to_le_bytes());
         out.extend_from_slice(&(self.features.len() as u64).to_le_bytes());
         for sketch in &self.features {
             sketch.to_bytes(&mut out);
@@ -74,12 +100,14 @@ impl SketchState {
         let mut sum = [0u8; 16];
         sum.copy_from_slice(take(function, &mut input, 16)?);
         let all = take(function, &mut input, 1)?[0] != 0;
+        let min = f64::from_bits(take_u64(function, &mut input)?);
+        let max = f64::from_bits(take_u64(function, &mut input)?);
         let n = take_u64(function, &mut input)?;
         if n > 1 << 20 {
             return Err(TrainError::Message { function, reason: format!("{n} features") });
         }
         let features = (0..n).map(|_| FeatureSketch::from_bytes(function, &mut input)).collect::<TrainResult<Vec<_>>>()?;
-        Ok(Self { labels: LabelStats { count, sum: i128::from_le_bytes(sum), all_zero_or_one: all }, features })
+        Ok(Self { labels: LabelStats { count, sum: i128::from_le_bytes(sum), all_zero_or_one: all, min, max }, features })
     }
 
     /// Merges another partial state.

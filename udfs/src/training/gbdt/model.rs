@@ -54,8 +54,9 @@ fn tree_json(tree: &Tree, id: usize, num_feature: usize) -> Value {
         conditions.push(if leaf { node.value as f32 } else { node.split_value });
         default_left.push(u8::from(!leaf && node.default_left));
         weights.push(node.value as f32);
-        gains.push(node.gain as f32);
-        hessians.push(node.hess as f32);
+        // Informational fields: clamped so that a huge value stays a JSON number.
+        gains.push((node.gain as f32).clamp(f32::MIN, f32::MAX));
+        hessians.push((node.hess as f32).clamp(f32::MIN, f32::MAX));
     }
     json!({
         "base_weights": weights,

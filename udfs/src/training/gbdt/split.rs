@@ -8,7 +8,7 @@
 //! Candidates are scanned in a fixed order and only a strictly larger gain
 //! replaces the best, so the choice is deterministic.
 
-use crate::training::gbdt::grad::GradPair;
+use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::params::GbdtParams;
 
 /// The smallest gain XGBoost accepts as a split (`kRtEps`).
@@ -33,22 +33,22 @@ pub struct Split {
 
 /// `G²/(H+λ)`: the score of a node.
 #[inline]
-pub fn node_score(sum: GradPair, lambda: f64) -> f64 {
-    let g = sum.grad();
-    let denominator = sum.hess() + lambda;
+pub fn node_score(q: Quantiser, sum: GradPair, lambda: f64) -> f64 {
+    let g = q.grad(sum);
+    let denominator = q.hess(sum) + lambda;
     if denominator <= 0.0 { 0.0 } else { g * g / denominator }
 }
 
 /// The leaf weight `−G/(H+λ)` (before the learning rate).
-pub fn leaf_weight(sum: GradPair, lambda: f64) -> f64 {
-    let denominator = sum.hess() + lambda;
-    if denominator <= 0.0 { 0.0 } else { -sum.grad() / denominator }
+pub fn leaf_weight(q: Quantiser, sum: GradPair, lambda: f64) -> f64 {
+    let denominator = q.hess(sum) + lambda;
+    if denominator <= 0.0 { 0.0 } else { -q.grad(sum) / denominator }
 }
 
 /// The best split of a node with histogram `hist` (`features × stride`) and
 /// gradient total `total`, or `None` if no split gains enough.
-pub fn best_split(hist: &[GradPair], stride: usize, total: GradPair, cuts: &[Vec<f32>], params: &GbdtParams) -> Option<Split> {
-    let parent = node_score(total, params.lambda);
+pub fn best_split(q: Quantiser, hist: &[GradPair], stride: usize, total: GradPair, cuts: &[Vec<f32>], params: &GbdtParams) -> Option<Split> {
+    let parent = node_score(q, total, params.lambda);
     let mut best: Option<Split> = None;
     let mcw = params.min_child_weight;
     for (feature, feature_cuts) in cuts.iter().enumerate() {
@@ -71,10 +71,10 @@ pub fn best_split(hist: &[GradPair], stride: usize, total: GradPair, cuts: &[Vec
                 if default_left && missing == GradPair::default() {
                     continue;
                 }
-                if l.hess() < mcw || r.hess() < mcw || l.h <= 0 || r.h <= 0 {
+                if q.hess(l) < mcw || q.hess(r) < mcw || l.h <= 0 || r.h <= 0 {
                     continue;
                 }
-                let gain = node_score(l, params.lambda) + node_score(r, params.lambda) - parent;
+                let gain = node_score(q, l, params.lambda) + node_score(q, r, params.lambda) - parent;
                 if best.is_none_or(|b| gain > b.gain) {
                     best = Some(Split { feature, bin: k as u16, default_left, gain, left: l, right: r });
                 }
@@ -87,10 +87,10 @@ pub fn best_split(hist: &[GradPair], stride: usize, total: GradPair, cuts: &[Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::gbdt::grad::quantise;
+    const Q: Quantiser = Quantiser { scale_log2: 40 };
 
     fn pair(g: f64, h: f64) -> GradPair {
-        GradPair { g: quantise(g), h: quantise(h) }
+        GradPair { g: Q.quantise(g), h: Q.quantise(h) }
     }
 
     #[test]
@@ -101,7 +101,7 @@ mod tests {
         let mut total = GradPair::default();
         hist.iter().for_each(|p| total.add(*p));
         let params = GbdtParams::default();
-        let split = best_split(&hist, 4, total, &[vec![1.0, 2.0]], &params).unwrap();
+        let split = best_split(Q, &hist, 4, total, &[vec![1.0, 2.0]], &params).unwrap();
         assert_eq!((split.feature, split.bin, split.default_left), (0, 2, false));
         assert_eq!(split.right, pair(7.0, 7.0));
     }
@@ -111,6 +111,6 @@ mod tests {
         let hist = vec![pair(-1.0, 1.0), pair(1.0, 1.0), GradPair::default()];
         let total = pair(0.0, 2.0);
         let params = GbdtParams { min_child_weight: 1.5, ..GbdtParams::default() };
-        assert!(best_split(&hist, 3, total, &[vec![1.0]], &params).is_none());
+        assert!(best_split(Q, &hist, 3, total, &[vec![1.0]], &params).is_none());
     }
 }

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::cuts::MISSING_BIN;
-use crate::training::gbdt::grad::GradPair;
+use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::gbdt::hist::HistShape;
+use crate::training::gbdt::messages::MAX_HISTOGRAM_ENTRIES;
 use crate::training::gbdt::split::{best_split, leaf_weight};
 use crate::training::params::GbdtParams;
 
@@ -36,17 +37,21 @@ pub struct Node {
     pub bin: u16,
     /// Where missing values go.
     pub default_left: bool,
-    /// `x < split_value` goes left (`cuts[feature][bin − 1]`).
+    /// `x < split_value` goes left (`cuts[feature][bin − 1]`); not part of
+    /// driver messages (rows are walked by bin).
+    #[serde(skip)]
     pub split_value: f32,
     /// The node's output: `eta · −G/(H+λ)`; added to the margin at a leaf.
+    /// Sent as its bit pattern, so a driver message reproduces it exactly.
+    #[serde(with = "crate::training::exact_float::f64_bits")]
     pub value: f64,
     /// Parent, or [`NONE`] for the root.
     pub parent: u32,
-    /// Gain of the split (0 for a leaf).
-    #[serde(default)]
+    /// Gain of the split (0 for a leaf); not part of driver messages.
+    #[serde(skip)]
     pub gain: f64,
-    /// Hessian sum of the node's rows.
-    #[serde(default)]
+    /// Hessian sum of the node's rows; not part of driver messages.
+    #[serde(skip)]
     pub hess: f64,
 }
 
@@ -117,10 +122,32 @@ impl Tree {
     }
 }
 
+/// Checks that the widest level's histograms (2^(max_depth−2) nodes built,
+/// thanks to sibling subtraction) fit [`MAX_HISTOGRAM_ENTRIES`], before any
+/// work starts.
+pub fn check_histogram_budget(function: &'static str, params: &GbdtParams, cuts: &[Vec<f32>]) -> TrainResult<()> {
+    let stride = cuts.iter().map(|c| c.len() + 1).max().unwrap_or(1) + 1;
+    let nodes = if params.max_depth >= 2 { 1usize << (params.max_depth - 2) } else { 1 };
+    let entries = nodes.saturating_mul(cuts.len()).saturating_mul(stride);
+    if entries > MAX_HISTOGRAM_ENTRIES {
+        return Err(TrainError::Param {
+            function,
+            param: "max_depth".into(),
+            reason: format!(
+                "is {}: with {} features × {stride} bins its deepest level needs {entries} histogram entries, over the limit of {MAX_HISTOGRAM_ENTRIES}; lower max_depth or max_bin",
+                params.max_depth,
+                cuts.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Grows one tree level by level from histograms it is given.
 #[derive(Debug)]
 pub struct Grower<'a> {
     params: &'a GbdtParams,
+    quantiser: Quantiser,
     cuts: &'a [Vec<f32>],
     shape: HistShape,
     tree: Tree,
@@ -132,11 +159,13 @@ pub struct Grower<'a> {
 }
 
 impl<'a> Grower<'a> {
-    /// A grower for a tree over features with the given cuts.
-    pub fn new(params: &'a GbdtParams, cuts: &'a [Vec<f32>]) -> Self {
+    /// A grower for a tree over features with the given cuts, from
+    /// histograms at the round's fixed-point scale.
+    pub fn new(params: &'a GbdtParams, cuts: &'a [Vec<f32>], quantiser: Quantiser) -> Self {
         let stride = cuts.iter().map(|c| c.len() + 1).max().unwrap_or(1) + 1;
         Self {
             params,
+            quantiser,
             cuts,
             shape: HistShape { slots: 1, features: cuts.len(), stride },
             tree: Tree { nodes: vec![Node::leaf(NONE)] },
@@ -210,7 +239,7 @@ impl<'a> Grower<'a> {
             let Some(hist) = hists.remove(&node) else { continue };
             let sum = self.sums[node as usize];
             self.set_value(node, sum);
-            let Some(split) = best_split(&hist, self.shape.stride, sum, self.cuts, self.params) else {
+            let Some(split) = best_split(self.quantiser, &hist, self.shape.stride, sum, self.cuts, self.params) else {
                 continue;
             };
             let left = self.tree.nodes.len() as u32;
@@ -219,9 +248,9 @@ impl<'a> Grower<'a> {
                 self.tree.nodes.push(Node::leaf(node));
                 self.sums.push(child_sum);
                 let id = self.tree.nodes.len() - 1;
-                let value = self.params.eta * leaf_weight(child_sum, self.params.lambda);
+                let value = self.params.eta * leaf_weight(self.quantiser, child_sum, self.params.lambda);
                 self.tree.nodes[id].value = value;
-                self.tree.nodes[id].hess = child_sum.hess();
+                self.tree.nodes[id].hess = self.quantiser.hess(child_sum);
             }
             let n = &mut self.tree.nodes[node as usize];
             n.left = left;
@@ -245,12 +274,19 @@ impl<'a> Grower<'a> {
 
     fn set_value(&mut self, node: u32, sum: GradPair) {
         let n = &mut self.tree.nodes[node as usize];
-        n.value = self.params.eta * leaf_weight(sum, self.params.lambda);
-        n.hess = sum.hess();
+        n.value = self.params.eta * leaf_weight(self.quantiser, sum, self.params.lambda);
+        n.hess = self.quantiser.hess(sum);
     }
 
     /// The finished tree.
     pub fn finish(self) -> Tree {
         self.tree
+    }
+}
+
+impl Tree {
+    /// The largest |output| of any leaf: how far this tree can move a margin.
+    pub fn max_abs_leaf(&self) -> f64 {
+        self.nodes.iter().filter(|n| n.is_leaf()).map(|n| n.value.abs()).fold(0.0, f64::max)
     }
 }

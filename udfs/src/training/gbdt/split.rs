@@ -54,23 +54,37 @@ pub fn best_split(q: Quantiser, hist: &[GradPair], stride: usize, total: GradPai
     for (feature, feature_cuts) in cuts.iter().enumerate() {
         let bins = &hist[feature * stride..(feature + 1) * stride];
         let missing = bins[stride - 1];
+        let has_missing = missing != GradPair::default();
         let mut left = GradPair::default();
         for k in 1..=feature_cuts.len() {
-            left.add(bins[k - 1]);
+            let bin = bins[k - 1];
+            if k > 1 && bin == GradPair::default() {
+                // An empty bin leaves both sides as they were at k − 1: the
+                // same candidates, which only a strictly larger gain could
+                // replace. Nothing to evaluate. (k = 1 is always evaluated:
+                // with nothing present on the left, "missing values left"
+                // is a real candidate.)
+                continue;
+            }
+            left.add(bin);
             let right_present = total.minus(left).minus(missing);
+            let mut right_all = right_present;
+            right_all.add(missing);
+            if right_all.h <= 0 || q.hess(right_all) < mcw {
+                // The right side only loses rows as k grows: no later cut is valid.
+                break;
+            }
             for default_left in [false, true] {
                 let (l, r) = if default_left {
+                    if !has_missing {
+                        continue;
+                    }
                     let mut l = left;
                     l.add(missing);
                     (l, right_present)
                 } else {
-                    let mut r = right_present;
-                    r.add(missing);
-                    (left, r)
+                    (left, right_all)
                 };
-                if default_left && missing == GradPair::default() {
-                    continue;
-                }
                 if q.hess(l) < mcw || q.hess(r) < mcw || l.h <= 0 || r.h <= 0 {
                     continue;
                 }
@@ -104,6 +118,64 @@ mod tests {
         let split = best_split(Q, &hist, 4, total, &[vec![1.0, 2.0]], &params).unwrap();
         assert_eq!((split.feature, split.bin, split.default_left), (0, 2, false));
         assert_eq!(split.right, pair(7.0, 7.0));
+    }
+
+    /// Every candidate, no shortcuts: what `best_split` must agree with.
+    fn reference(hist: &[GradPair], stride: usize, total: GradPair, cuts: &[Vec<f32>], params: &GbdtParams) -> Option<Split> {
+        let parent = node_score(Q, total, params.lambda);
+        let mut best: Option<Split> = None;
+        for (feature, feature_cuts) in cuts.iter().enumerate() {
+            let bins = &hist[feature * stride..(feature + 1) * stride];
+            let missing = bins[stride - 1];
+            let mut left = GradPair::default();
+            for k in 1..=feature_cuts.len() {
+                left.add(bins[k - 1]);
+                let present = total.minus(left).minus(missing);
+                for default_left in [false, true] {
+                    if default_left && missing == GradPair::default() {
+                        continue;
+                    }
+                    let (mut l, mut r) = (left, present);
+                    if default_left { l.add(missing) } else { r.add(missing) }
+                    if Q.hess(l) < params.min_child_weight || Q.hess(r) < params.min_child_weight || l.h <= 0 || r.h <= 0 {
+                        continue;
+                    }
+                    let gain = node_score(Q, l, params.lambda) + node_score(Q, r, params.lambda) - parent;
+                    if best.is_none_or(|b| gain > b.gain) {
+                        best = Some(Split { feature, bin: k as u16, default_left, gain, left: l, right: r });
+                    }
+                }
+            }
+        }
+        best.filter(|b| b.gain > MIN_GAIN && b.gain >= params.gamma)
+    }
+
+    #[test]
+    fn shortcuts_choose_exactly_what_the_full_scan_chooses() {
+        let mut seed = 17u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as f64 / (1u64 << 31) as f64
+        };
+        for case in 0..300 {
+            let (features, stride) = (3, 9);
+            let cuts: Vec<Vec<f32>> = (0..features).map(|f| (0..(stride - 2 - f % 2)).map(|c| c as f32).collect()).collect();
+            let mut hist = vec![GradPair::default(); features * stride];
+            let mut total = GradPair::default();
+            // Sparse: most bins empty; sometimes only missing values.
+            for _ in 0..(case % 7) {
+                let (g, h) = (next() * 2.0 - 1.0, next() * 0.25);
+                let bin = if next() < 0.3 { stride - 1 } else { (next() * (stride - 2) as f64) as usize };
+                let p = pair(g, h);
+                for f in 0..features {
+                    let b = if bin == stride - 1 { bin } else { (bin + f) % (stride - 2 - f % 2) };
+                    hist[f * stride + b].add(p);
+                }
+                total.add(p);
+            }
+            let params = GbdtParams { min_child_weight: [0.0, 0.05, 1.0][case % 3], lambda: [0.0, 1.0][case % 2], ..GbdtParams::default() };
+            assert_eq!(best_split(Q, &hist, stride, total, &cuts, &params), reference(&hist, stride, total, &cuts, &params), "case {case}");
+        }
     }
 
     #[test]

@@ -260,9 +260,29 @@ impl<'a> Grower<'a> {
             n.default_left = split.default_left;
             n.split_value = self.cuts[split.feature][usize::from(split.bin) - 1];
             n.gain = split.gain;
-            next_level.extend([left, right]);
-            next_build.push(if split.right.h < split.left.h { right } else { left });
-            next_parents.insert(node, hist);
+            // A child lighter than 2 × min_child_weight cannot be split (both
+            // of its children would need min_child_weight): it stays a leaf
+            // and needs no histogram. Of two splittable siblings only the
+            // lighter is built; the other is derived from the parent.
+            let quantiser = self.quantiser;
+            let min_weight = 2.0 * self.params.min_child_weight;
+            let splittable = |s: GradPair| s.h >= 2 && quantiser.hess(s) >= min_weight;
+            match (splittable(split.left), splittable(split.right)) {
+                (true, true) => {
+                    next_level.extend([left, right]);
+                    next_build.push(if split.right.h < split.left.h { right } else { left });
+                    next_parents.insert(node, hist);
+                }
+                (true, false) => {
+                    next_level.push(left);
+                    next_build.push(left);
+                }
+                (false, true) => {
+                    next_level.push(right);
+                    next_build.push(right);
+                }
+                (false, false) => {}
+            }
         }
         self.level = next_level;
         self.build = next_build;

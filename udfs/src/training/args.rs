@@ -68,9 +68,7 @@ pub fn coerce_training_args(function: &str, arg_types: &[DataType], leading: usi
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            if i < leading {
-                Ok(constant_text_type())
-            } else if i == last && is_text(t) && i > leading + 1 {
+            if i < leading || (i == last && is_text(t) && i > leading + 1) {
                 Ok(constant_text_type())
             } else if is_numeric(t) {
                 Ok(DataType::Float64)

@@ -38,6 +38,8 @@ impl Moments {
     }
 
     /// Adds rows given column-major (`columns[v][row]`); every value must be finite.
+    // Index loops over several parallel arrays read better than zipped iterators here.
+    #[allow(clippy::needless_range_loop)]
     pub fn add_columns(&mut self, columns: &[Vec<f64>]) {
         let k = self.width();
         let rows = columns.first().map_or(0, Vec::len);
@@ -65,6 +67,7 @@ impl Moments {
     }
 
     /// Merges another partial state into this one.
+    #[allow(clippy::needless_range_loop)]
     pub fn merge(&mut self, other: &Moments) {
         if other.count == 0 {
             return;

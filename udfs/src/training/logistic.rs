@@ -189,7 +189,7 @@ mod tests {
         let x: Vec<f64> = (0..200).map(|i| f64::from(i - 100) / 25.0).collect();
         let y: Vec<f64> = x.iter().enumerate().map(|(i, v)| f64::from(u8::from((*v > 0.0) ^ (i % 7 == 0)))).collect();
         let (beta, iterations) =
-            fit_in_memory("train_logistic", &LogisticParams::default(), &[x.clone()], &y, &["x".into()]).unwrap();
+            fit_in_memory("train_logistic", &LogisticParams::default(), std::slice::from_ref(&x), &y, &["x".into()]).unwrap();
         assert!(iterations < 30, "{iterations}");
         // At the MLE the gradient vanishes.
         let mut sums = NewtonSums::new(1);

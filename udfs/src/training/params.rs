@@ -253,14 +253,14 @@ impl GbdtParams {
     pub fn from_map(function: &'static str, map: &Map<String, Value>) -> TrainResult<Self> {
         let r = Reader { function, map, known: Self::NAMES };
         r.check_names()?;
-        if let Some((name, value)) = r.find(&["tree_method"]) {
-            if value.as_str() != Some("hist") {
-                return Err(TrainError::Param {
-                    function,
-                    param: name.to_string(),
-                    reason: format!("is {value}; Ember trains with the histogram method only ('hist')"),
-                });
-            }
+        if let Some((name, value)) = r.find(&["tree_method"])
+            && value.as_str() != Some("hist")
+        {
+            return Err(TrainError::Param {
+                function,
+                param: name.to_string(),
+                reason: format!("is {value}; Ember trains with the histogram method only ('hist')"),
+            });
         }
         let d = Self::default();
         Ok(Self {

@@ -16,7 +16,8 @@ pub fn cholesky_solve(a: &[f64], b: &[f64]) -> Result<Vec<f64>, usize> {
         for k in 0..j {
             d -= l[j * n + k] * l[j * n + k];
         }
-        if !(d > floor) {
+        // NaN (from NaN input) fails the test too.
+        if d.is_nan() || d <= floor {
             return Err(j);
         }
         let d = d.sqrt();

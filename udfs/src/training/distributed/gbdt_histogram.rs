@@ -93,6 +93,8 @@ struct HistogramAccumulator {
 }
 
 impl Accumulator for HistogramAccumulator {
+    // Row `r` indexes the label, margin and every bin column alike.
+    #[allow(clippy::needless_range_loop)]
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let label = values[1].as_primitive::<Float64Type>();
         let margin = values[2].as_primitive::<Float64Type>();

@@ -88,10 +88,10 @@ impl FeatureSketch {
     }
 
     fn add_count(&mut self, bits: u32, count: u64) {
-        if let Some(t) = self.threshold {
-            if rank(bits) > t {
-                return;
-            }
+        if let Some(t) = self.threshold
+            && rank(bits) > t
+        {
+            return;
         }
         *self.counts.entry(bits).or_insert(0) += count;
         if self.counts.len() > 2 * self.capacity {

@@ -149,7 +149,7 @@ mod tests {
     fn floats_within_tolerance_match() {
         let a = batch(vec![1], vec![1.0e6], vec![Some("x")]);
         let b = batch(vec![1], vec![1.0e6 * (1.0 + 1e-12)], vec![Some("x")]);
-        assert!(compare_results(&[a.clone()], &[b], true).is_ok());
+        assert!(compare_results(std::slice::from_ref(&a), &[b], true).is_ok());
         let c = batch(vec![1], vec![1.0e6 * (1.0 + 1e-6)], vec![Some("x")]);
         assert!(compare_results(&[a], &[c], true).is_err());
     }
@@ -158,7 +158,7 @@ mod tests {
     fn integers_and_strings_are_exact() {
         let a = batch(vec![1, 2], vec![0.0, 0.0], vec![Some("x"), None]);
         let b = batch(vec![1, 3], vec![0.0, 0.0], vec![Some("x"), None]);
-        assert!(compare_results(&[a.clone()], &[b], true).is_err());
+        assert!(compare_results(std::slice::from_ref(&a), &[b], true).is_err());
         let c = batch(vec![1, 2], vec![0.0, 0.0], vec![Some("x"), Some("")]);
         assert!(compare_results(&[a], &[c], true).is_err());
     }
@@ -167,7 +167,7 @@ mod tests {
     fn order_matters_only_when_asked() {
         let a = batch(vec![1, 2], vec![1.5, 2.5], vec![Some("x"), Some("y")]);
         let b = batch(vec![2, 1], vec![2.5, 1.5], vec![Some("y"), Some("x")]);
-        assert!(compare_results(&[a.clone()], &[b.clone()], false).is_ok());
+        assert!(compare_results(std::slice::from_ref(&a), std::slice::from_ref(&b), false).is_ok());
         assert!(compare_results(&[a], &[b], true).is_err());
     }
 

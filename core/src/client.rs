@@ -113,12 +113,33 @@ impl EmberContext {
         for (name, f) in ember_table_functions() {
             ctx.register_udtf(name, f);
         }
-        Ok(Self {
+        ember_udfs::features::json::register_json_planning(&mut ctx.state_ref().write())?;
+        let ember = Self {
             ctx,
             scheduler_http,
             target,
             _embedded: embedded,
-        })
+        };
+        ember.set_job_status_polling(true)?;
+        Ok(ember)
+    }
+
+    /// Chooses how the client follows its jobs. Polling (the default here)
+    /// learns a job's id as soon as the scheduler accepts it, so progress and
+    /// cancellation (Ctrl-C, pipeline timeouts) work from the first second;
+    /// Ballista's push mode reports the id only with the first status update,
+    /// which its scheduler sends when a stage completes, so a long
+    /// single-stage job could be neither followed nor cancelled. Polling
+    /// costs up to 50 ms of latency per job: the training driver, which runs
+    /// hundreds of short jobs, turns it off.
+    pub fn set_job_status_polling(&self, poll: bool) -> Result<()> {
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .set("ballista.client.pull", if poll { "true" } else { "false" })?;
+        Ok(())
     }
 
     /// The DataFusion session: register tables, run SQL, build DataFrames.

@@ -129,7 +129,10 @@ impl LogicalExtensionCodec for EmberLogicalCodec {
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         match ember_udf(node.name()) {
-            Some(_) => Ok(stamp(buf)),
+            Some(_) => {
+                stamp(buf);
+                Ok(())
+            }
             None => self.inner.try_encode_udf(node, buf),
         }
     }
@@ -143,7 +146,10 @@ impl LogicalExtensionCodec for EmberLogicalCodec {
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
         match ember_udaf(node.name()) {
-            Some(_) => Ok(stamp(buf)),
+            Some(_) => {
+                stamp(buf);
+                Ok(())
+            }
             None => self.inner.try_encode_udaf(node, buf),
         }
     }
@@ -184,7 +190,10 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         match ember_udf(node.name()) {
-            Some(_) => Ok(stamp(buf)),
+            Some(_) => {
+                stamp(buf);
+                Ok(())
+            }
             None => self.inner.try_encode_udf(node, buf),
         }
     }
@@ -198,7 +207,10 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
         match ember_udaf(node.name()) {
-            Some(_) => Ok(stamp(buf)),
+            Some(_) => {
+                stamp(buf);
+                Ok(())
+            }
             None => self.inner.try_encode_udaf(node, buf),
         }
     }

@@ -49,7 +49,9 @@ pub fn register_ember_functions(state: &mut SessionState) -> Result<()> {
     for (name, f) in ember_table_functions() {
         state.register_udtf(name, f);
     }
-    Ok(())
+    // The `->` / `->>` operators and the JSON cast rewrite are planning
+    // extensions, not functions: they go in where SQL is planned.
+    ember_udfs::features::json::register_json_planning(state)
 }
 
 /// The registry an executor decodes task plans with: the same built-ins the

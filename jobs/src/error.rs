@@ -33,9 +33,27 @@ pub enum JobsError {
     /// A model could not be trained (bad label, parameter, data).
     #[error(transparent)]
     Train(#[from] ember_udfs::training::error::TrainError),
+    /// The job was cancelled (a pipeline step's timeout, or its run's).
+    #[error("cancelled{}", .0.as_ref().map(|id| format!(" (job {id} cancelled on the scheduler)")).unwrap_or_default())]
+    Cancelled(Option<String>),
+    /// The run history could not be read or written.
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
+    /// A pipeline could not be loaded or run.
+    #[error(transparent)]
+    Pipeline(Box<crate::pipeline::PipelineError>),
     /// The command line is inconsistent.
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<crate::pipeline::PipelineError> for JobsError {
+    fn from(e: crate::pipeline::PipelineError) -> Self {
+        match e {
+            crate::pipeline::PipelineError::Step(inner) => inner,
+            other => JobsError::Pipeline(Box::new(other)),
+        }
+    }
 }
 
 impl JobsError {

@@ -62,7 +62,7 @@ pub enum GenerateError {
 /// Generates TPC-H at `scale_factor` into `dir/<table>/part-N.parquet`, with
 /// `files` files for each table except `nation` and `region`.
 pub fn generate(scale_factor: f64, dir: &Path, files: usize) -> Result<(), GenerateError> {
-    if !(scale_factor > 0.0) || files == 0 {
+    if scale_factor.is_nan() || scale_factor <= 0.0 || files == 0 {
         return Err(GenerateError::Invalid(format!(
             "scale factor must be > 0 and files >= 1 (got {scale_factor}, {files})"
         )));

@@ -20,6 +20,9 @@ use crate::sql::{SqlRunner, StatementKind};
 pub enum DemoCommand {
     /// Generate TPC-H data and run TPC-H queries on it.
     Tpch(TpchDemoArgs),
+    /// Generate a subscription business and run the churn pipeline on it:
+    /// labels, clickstream features, GBDT, held-out AUC check, scores.
+    Churn(super::churn_demo::ChurnDemoArgs),
 }
 
 /// Flags of `ember demo tpch`.
@@ -46,6 +49,7 @@ pub struct TpchDemoArgs {
 pub async fn run(command: DemoCommand) -> Result<()> {
     match command {
         DemoCommand::Tpch(args) => tpch(args).await,
+        DemoCommand::Churn(args) => super::churn_demo::run(args).await,
     }
 }
 

@@ -88,9 +88,34 @@ fn is_trainable(t: &DataType) -> bool {
     t.is_numeric() || matches!(t, DataType::Boolean)
 }
 
+/// What a training run made.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// One line: model kind, rows, features, trees.
+    pub summary: String,
+    /// Where it ran (`embedded` or the cluster address).
+    pub engine: String,
+    /// The feature columns, in the model's order.
+    pub features: Vec<String>,
+}
+
 /// Runs `ember train`.
 pub async fn run(args: TrainArgs) -> Result<()> {
     let started = Instant::now();
+    let report = train_to_file(&args).await?;
+    eprintln!(
+        "{} in {:.2} s on {}; wrote {}",
+        report.summary,
+        started.elapsed().as_secs_f64(),
+        report.engine,
+        args.model_out.display()
+    );
+    Ok(())
+}
+
+/// Trains the model `args` describe and writes it (atomically) to
+/// `args.model_out`; pipelines' train steps call this too.
+pub async fn train_to_file(args: &TrainArgs) -> Result<TrainReport> {
     let input_path = Path::new(&args.input);
     if !args.input.contains("://") && !input_path.exists() {
         return Err(JobsError::Usage(format!("input '{}' does not exist", args.input)));
@@ -101,7 +126,7 @@ pub async fn run(args: TrainArgs) -> Result<()> {
         ModelKind::Linear => "train_linear",
         ModelKind::Logistic => "train_logistic",
     };
-    let map = param_map(&args, function)?;
+    let map = param_map(args, function)?;
     let gbdt = (args.model == ModelKind::Gbdt).then(|| GbdtParams::from_map(function, &map)).transpose()?;
     let linear = (args.model == ModelKind::Linear).then(|| LinearParams::from_map(function, &map)).transpose()?;
     let logistic = (args.model == ModelKind::Logistic).then(|| LogisticParams::from_map(function, &map)).transpose()?;
@@ -111,6 +136,8 @@ pub async fn run(args: TrainArgs) -> Result<()> {
         ClusterTarget::Embedded => TrainEngine::local()?,
         remote => {
             let ember = EmberContext::connect(remote).await?;
+            // Hundreds of short jobs: Ballista's push mode has the lower latency.
+            ember.set_job_status_polling(false)?;
             let base = match &args.work_dir {
                 Some(dir) => dir.clone(),
                 None => std::path::absolute(&args.model_out)
@@ -125,19 +152,17 @@ pub async fn run(args: TrainArgs) -> Result<()> {
             TrainEngine::Cluster { ember, work_dir: dir }
         }
     };
-    let result = train_with(&engine, &args, gbdt, linear, logistic).await;
+    let result = train_with(&engine, args, gbdt, linear, logistic).await;
     if let TrainEngine::Cluster { work_dir, .. } = &engine {
         let _ = std::fs::remove_dir_all(work_dir);
     }
-    let (text, summary) = result?;
+    let (text, summary, features) = result?;
     write_model_file(&args.model_out, &text)?;
-    eprintln!(
-        "{summary} in {:.2} s on {}; wrote {}",
-        started.elapsed().as_secs_f64(),
-        engine.describe(),
-        args.model_out.display()
-    );
-    Ok(())
+    Ok(TrainReport {
+        summary,
+        engine: engine.describe(),
+        features,
+    })
 }
 
 async fn train_with(
@@ -146,7 +171,7 @@ async fn train_with(
     gbdt: Option<GbdtParams>,
     linear: Option<LinearParams>,
     logistic: Option<LogisticParams>,
-) -> Result<(String, String)> {
+) -> Result<(String, String, Vec<String>)> {
     let location = if Path::new(&args.input).is_dir() && !args.input.ends_with('/') {
         format!("{}/", args.input)
     } else {
@@ -218,7 +243,7 @@ async fn train_with(
         return Err(JobsError::Usage("internal: no model kind".into()));
     };
     bar.finish_and_clear();
-    Ok(outcome)
+    Ok((outcome.0, outcome.1, features))
 }
 
 fn progress_bar(enabled: bool) -> ProgressBar {

@@ -23,6 +23,7 @@ use datafusion::logical_expr::dml::CopyTo;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use ember_core::EmberContext;
+use tokio::sync::watch;
 
 use crate::error::{JobsError, Result};
 use crate::progress::JobProgressDisplay;
@@ -63,6 +64,7 @@ pub enum StatementKind {
 pub struct SqlRunner<'a> {
     ember: &'a EmberContext,
     show_progress: bool,
+    cancel: Option<watch::Receiver<bool>>,
 }
 
 impl<'a> SqlRunner<'a> {
@@ -72,7 +74,17 @@ impl<'a> SqlRunner<'a> {
         Self {
             ember,
             show_progress,
+            cancel: None,
         }
+    }
+
+    /// Cancels the running job on the scheduler (and returns
+    /// [`JobsError::Cancelled`]) when `cancel` turns true: pipeline step
+    /// timeouts use it, so a timed-out step stops its job instead of
+    /// abandoning it.
+    pub fn with_cancel(mut self, cancel: watch::Receiver<bool>) -> Self {
+        self.cancel = Some(cancel);
+        self
     }
 
     /// Parses `sql` into statements, failing before anything runs if any of
@@ -81,7 +93,7 @@ impl<'a> SqlRunner<'a> {
         let state = self.ember.session().state();
         let options = state.config().options();
         let dialect = datafusion::sql::sqlparser::dialect::dialect_from_str(
-            options.sql_parser.dialect.to_string(),
+            options.sql_parser.dialect,
         )
         .ok_or_else(|| {
             JobsError::Usage(format!(
@@ -164,6 +176,37 @@ impl<'a> SqlRunner<'a> {
             .await
     }
 
+    /// Like [`Self::run_to_parquet`], but leaves the staged output
+    /// uncommitted: the caller checks it (pipeline contracts) and then
+    /// commits or aborts it. Returns the rows written and the staged output
+    /// (`None` for object-store targets, written in place).
+    pub async fn write_parquet_staged(&self, statement: Statement, target: &str) -> Result<(u64, Option<StagedOutput>)> {
+        let state = self.ember.session().state();
+        let plan = state.statement_to_plan(statement).await?;
+        let df = self.ember.session().execute_logical_plan(plan).await?;
+        let staged = StagedOutput::new(target)?;
+        let location = staged
+            .as_ref()
+            .map(StagedOutput::staging_location)
+            .unwrap_or_else(|| target.to_string());
+        let copy = parquet_copy_plan(df, &location)?;
+        let result = async {
+            let df = self.ember.session().execute_logical_plan(copy).await?;
+            let physical = df.create_physical_plan().await?;
+            self.execute(physical).await
+        }
+        .await;
+        match result {
+            Ok(batches) => Ok((count_written(&batches), staged)),
+            Err(e) => {
+                if let Some(staged) = staged {
+                    staged.abort();
+                }
+                Err(e)
+            }
+        }
+    }
+
     async fn run_copy(
         &self,
         index: usize,
@@ -233,16 +276,55 @@ impl<'a> SqlRunner<'a> {
             Arc::clone(&plan),
             self.show_progress,
         );
+        let mut cancel = self.cancel.clone();
+        let cancelled = async move {
+            match cancel.as_mut() {
+                Some(rx) => {
+                    if rx.wait_for(|c| *c).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let query = collect(Arc::clone(&plan), task_ctx);
+        tokio::pin!(query);
         let outcome = tokio::select! {
-            result = collect(Arc::clone(&plan), task_ctx) => result.map_err(JobsError::from),
+            result = &mut query => result.map_err(JobsError::from),
             _ = tokio::signal::ctrl_c() => {
-                progress.cancel_job().await;
+                cancel_when_submitted(&progress, &mut query).await;
                 Err(JobsError::Usage("interrupted: the job was cancelled".to_string()))
+            }
+            _ = cancelled => {
+                cancel_when_submitted(&progress, &mut query).await;
+                Err(JobsError::Cancelled(progress.job_id()))
             }
         };
         progress.finish().await;
         outcome
     }
+}
+
+/// How long a cancelled query may take to be accepted by the scheduler.
+const SUBMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// Cancels the job on the scheduler. Its id arrives with the scheduler's
+/// first status update, which can come only once the job is planned, so
+/// until then the query is kept running (polled) and the id awaited;
+/// dropping the query before would leave the job running, unknown.
+async fn cancel_when_submitted<F>(progress: &JobProgressDisplay, query: &mut std::pin::Pin<&mut F>)
+where
+    F: std::future::Future,
+{
+    let deadline = tokio::time::Instant::now() + SUBMIT_WAIT;
+    while progress.job_id().is_none() && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            // The job ended by itself: nothing is left to cancel.
+            _ = query.as_mut() => return,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    progress.cancel_job().await;
 }
 
 /// The row count a write plan reports (DataFusion's `count` column).

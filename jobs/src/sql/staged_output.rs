@@ -70,6 +70,15 @@ impl StagedOutput {
         }
     }
 
+    /// Creates the staging directory if the job wrote nothing (a query with
+    /// no rows may write no file), so it can be read as an empty table.
+    pub fn ensure_exists(&self) -> Result<()> {
+        if !self.single_file && !self.staging.exists() {
+            std::fs::create_dir_all(&self.staging).map_err(|e| JobsError::io(&self.staging, e))?;
+        }
+        Ok(())
+    }
+
     /// The final location.
     pub fn target(&self) -> &Path {
         &self.target

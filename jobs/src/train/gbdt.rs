@@ -33,7 +33,7 @@ pub async fn train_gbdt(
     label: &str,
     features: &[String],
     params: &GbdtParams,
-    progress: &dyn Fn(TrainProgress),
+    progress: &(dyn Fn(TrainProgress) + Sync),
 ) -> Result<GbdtModel> {
     let label_sql = quote_ident(label);
     let feature_sql: Vec<String> = features.iter().map(|f| quote_ident(f)).collect();

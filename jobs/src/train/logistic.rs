@@ -18,7 +18,7 @@ pub async fn train_logistic(
     label: &str,
     features: &[String],
     params: &LogisticParams,
-    progress: &dyn Fn(TrainProgress),
+    progress: &(dyn Fn(TrainProgress) + Sync),
 ) -> Result<LinearModelFile> {
     let columns = std::iter::once(label)
         .chain(features.iter().map(String::as_str))

@@ -10,7 +10,7 @@ use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use ember_core::{ClusterTarget, EmberContext};
+use ember_core::ClusterTarget;
 use ember_jobs::history::{History, RunState, StepState};
 use ember_jobs::pipeline::RunOptions;
 use ember_jobs::pipeline::scheduler::{Clock, Scheduler};
@@ -260,7 +260,7 @@ query = """
 SELECT n, s FROM nums WHERE {{ slow }} = 0
 UNION ALL
 SELECT a.value AS n, 'x' AS s FROM generate_series(1, 200000) a CROSS JOIN generate_series(1, 200000) b
-WHERE {{ slow }} = 1 AND a.value * b.value = -1
+WHERE {{ slow }} = 1
 """
 "#;
 
@@ -294,7 +294,13 @@ fn a_run_killed_mid_write_leaves_the_previous_output_intact() {
         assert!(std::time::Instant::now() < deadline, "the second run never started its step");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // The new output is being written, to a hidden staging directory.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !names(&work.path().join("output")).iter().any(|n| n.starts_with(".big.ember-staging-")) {
+        assert!(std::time::Instant::now() < deadline, "the write never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -438,14 +444,13 @@ async fn the_scheduler_runs_due_dates_and_catches_up_after_downtime() {
         Arc::new(move || *now.lock().unwrap())
     };
     let history = Arc::new(History::open(&work.history()).unwrap());
-    let ember = Arc::new(EmberContext::connect(ClusterTarget::Embedded).await.unwrap());
     let template = RunOptions {
         output_dir: Some(work.path().join("output")),
         live: false,
         quiet: true,
         ..RunOptions::manual(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
     };
-    let mut scheduler = Scheduler::new(&dir, ember, Arc::clone(&history), clock, template);
+    let mut scheduler = Scheduler::new(&dir, ClusterTarget::Embedded, Arc::clone(&history), clock, template);
 
     // First sight: nothing is backfilled.
     assert!(scheduler.tick().await.unwrap().is_empty());
@@ -517,7 +522,7 @@ fn sorted_rows(dir: &Path) -> Vec<String> {
 
 const RUN_TIMEOUT: &str = r#"
 name = "deadline"
-timeout = "2s"
+timeout = "5s"
 [tables.nums]
 path = "NUMS"
 
@@ -550,7 +555,7 @@ fn the_run_level_timeout_cancels_running_steps_and_skips_the_rest() {
     assert!(!output.status.success());
     assert!(started.elapsed().as_secs() < 30, "the run timeout must stop the run");
     assert_eq!(report["state"], "timed_out", "{report}");
-    assert!(report["error"].as_str().unwrap().contains("exceeded its timeout of 2s"), "{report}");
+    assert!(report["error"].as_str().unwrap().contains("exceeded its timeout of 5s"), "{report}");
     let details = work.show(report["run_id"].as_i64().unwrap());
     assert_eq!(step(&details, "slow")["state"], "timed_out", "{details}");
     assert_eq!(step(&details, "after")["state"], "skipped");
@@ -651,4 +656,53 @@ fn an_output_that_breaks_its_contract_is_never_published() {
     assert_eq!(sorted_rows(&work.path().join("output/doubled")), before, "the checked-out output must not replace the good one");
     let hidden: Vec<String> = names(&work.path().join("output")).into_iter().filter(|n| n.contains("staging")).collect();
     assert!(hidden.is_empty(), "the rejected staging output is removed: {hidden:?}");
+}
+
+#[test]
+fn a_failed_run_posts_the_run_to_the_on_failure_url() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        // Read the head, then as many body bytes as Content-Length says.
+        loop {
+            let n = stream.read(&mut buffer).unwrap();
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&request).to_string()
+    });
+    let work = Work::new();
+    let text = FLAKY.replace("retries = 2", "retries = 0").replacen(
+        "name = \"flaky\"\n",
+        &format!("name = \"flaky\"\non_failure = {{ url = \"{url}\" }}\n"),
+        1,
+    );
+    let pipeline = work.write_pipeline("posted", &text);
+    let (output, report) = work.run(Mode::Embedded, &pipeline, &["--ds", "2026-11-04"]);
+    assert!(!output.status.success());
+    let request = server.join().unwrap();
+    assert!(request.starts_with("POST /alerts"), "{request}");
+    let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
+    let sent: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(sent["state"], "failed");
+    assert_eq!(sent["run_id"], report["run_id"]);
+    assert!(stderr(&output).contains("on_failure hook ran"), "{}", stderr(&output));
 }

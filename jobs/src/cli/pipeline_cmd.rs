@@ -271,10 +271,10 @@ pub async fn runs(command: RunsCommand) -> Result<()> {
 /// Runs `ember schedule`.
 pub async fn schedule(args: ScheduleArgs) -> Result<()> {
     let history = open_history(&args.common.history)?;
-    let ember = connect(&args.common).await?;
+    let target = ClusterTarget::parse(args.common.cluster.as_deref())?;
     let template = options(&args.common, chrono::Local::now().date_naive())?;
     let clock: scheduler::Clock = Arc::new(chrono::Utc::now);
-    let mut scheduler = scheduler::Scheduler::new(&args.dir, ember, history, clock, template);
+    let mut scheduler = scheduler::Scheduler::new(&args.dir, target, history, clock, template);
     let found = scheduler.pipelines().map_err(JobsError::from)?;
     eprintln!(
         "ember schedule: {} scheduled pipeline(s) in {}: {}",
@@ -302,9 +302,9 @@ pub async fn backfill(args: BackfillArgs) -> Result<()> {
     let to = parse_date("--to", &args.to)?;
     let history = open_history(&args.common.history)?;
     let pipeline = load(&args.pipeline)?;
-    let ember = connect(&args.common).await?;
+    let target = ClusterTarget::parse(args.common.cluster.as_deref())?;
     let template = options(&args.common, from)?;
-    let results = scheduler::backfill(pipeline, ember, history, from, to, template)
+    let results = scheduler::backfill(pipeline, target, history, from, to, template)
         .await
         .map_err(JobsError::from)?;
     let failed: Vec<String> = results

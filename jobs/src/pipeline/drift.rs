@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 
 use datafusion::common::ScalarValue;
-use datafusion::prelude::SessionContext;
 
 use super::error::{PipelineError, Result};
+use crate::sql::SqlRunner;
 use crate::train::{quote_ident, quote_literal};
 
 /// Default number of quantile bins.
@@ -60,7 +60,7 @@ fn string_of(value: ScalarValue) -> Option<String> {
 
 /// Bin counts of every column of `table`: column → bin → rows.
 async fn counts(
-    ctx: &SessionContext,
+    runner: &SqlRunner<'_>,
     table: &str,
     columns: &[String],
     cuts: &[String],
@@ -79,7 +79,7 @@ async fn counts(
         })
         .collect();
     let sql = parts.join(" UNION ALL ");
-    let batches = ctx.sql(&sql).await?.collect().await?;
+    let batches = runner.query(&sql).await?;
     let mut out = vec![BTreeMap::new(); columns.len()];
     for batch in &batches {
         for row in 0..batch.num_rows() {
@@ -103,7 +103,7 @@ async fn counts(
 
 /// PSI of each column between `baseline` and `current`.
 pub async fn population_stability(
-    ctx: &SessionContext,
+    runner: &SqlRunner<'_>,
     baseline: &str,
     current: &str,
     columns: &[String],
@@ -118,10 +118,8 @@ pub async fn population_stability(
         .map(|(i, c)| format!("fit_quantiles(CAST({} AS DOUBLE), {bins}) AS q{i}", quote_ident(c)))
         .collect::<Vec<_>>()
         .join(", ");
-    let batches = ctx
-        .sql(&format!("SELECT {fits} FROM {}", quote_ident(baseline)))
-        .await?
-        .collect()
+    let batches = runner
+        .query(&format!("SELECT {fits} FROM {}", quote_ident(baseline)))
         .await?;
     let batch = batches
         .iter()
@@ -134,8 +132,8 @@ pub async fn population_stability(
         })?;
         cuts.push(text);
     }
-    let expected = counts(ctx, baseline, columns, &cuts).await?;
-    let actual = counts(ctx, current, columns, &cuts).await?;
+    let expected = counts(runner, baseline, columns, &cuts).await?;
+    let actual = counts(runner, current, columns, &cuts).await?;
     Ok(columns
         .iter()
         .zip(expected.iter().zip(&actual))

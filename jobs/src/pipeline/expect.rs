@@ -10,10 +10,10 @@ use std::str::FromStr;
 use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::ScalarValue;
-use datafusion::prelude::SessionContext;
 
 use super::error::{PipelineError, Result};
 use super::spec::ExpectSpec;
+use crate::sql::SqlRunner;
 use crate::train::quote_ident;
 
 /// What a passed contract measured, for the run history.
@@ -51,7 +51,8 @@ pub fn type_matches(expected: &str, found: &DataType) -> std::result::Result<boo
 
 /// Checks `table` against `expect`; `owner` (a step or table name) starts
 /// every message.
-pub async fn check(ctx: &SessionContext, owner: &str, table: &str, expect: &ExpectSpec) -> Result<ContractReport> {
+pub async fn check(runner: &SqlRunner<'_>, owner: &str, table: &str, expect: &ExpectSpec) -> Result<ContractReport> {
+    let ctx = runner.session();
     let fail = |message: String| PipelineError::Contract(format!("{owner}: {message}"));
     let df = ctx.table(table).await?;
     let schema = df.schema().inner().clone();
@@ -94,10 +95,13 @@ pub async fn check(ctx: &SessionContext, owner: &str, table: &str, expect: &Expe
         selects.push(format!("sum(CASE WHEN coalesce(({condition}), false) THEN 0 ELSE 1 END)"));
     }
     let sql = format!("SELECT {} FROM {}", selects.join(", "), quote_ident(table));
-    let df = ctx.sql(&sql).await.map_err(|e| {
-        fail(format!("cannot evaluate the contract of table '{table}': {}", crate::error::describe_datafusion_error(&e)))
+    let batches = runner.query(&sql).await.map_err(|e| match e {
+        crate::error::JobsError::Query(e) => fail(format!(
+            "cannot evaluate the contract of table '{table}': {}",
+            crate::error::describe_datafusion_error(&e)
+        )),
+        other => PipelineError::from(other),
     })?;
-    let batches = df.collect().await?;
     let values: Vec<u64> = match batches.iter().find(|b| b.num_rows() > 0) {
         Some(batch) => (0..batch.num_columns())
             .map(|i| match ScalarValue::try_from_array(batch.column(i), 0) {
@@ -133,7 +137,7 @@ pub async fn check(ctx: &SessionContext, owner: &str, table: &str, expect: &Expe
     for (i, condition) in expect.assert.iter().enumerate() {
         let failing = values.get(offset + i).copied().unwrap_or(0);
         if failing > 0 {
-            let example = example_row(ctx, table, condition).await.unwrap_or_default();
+            let example = example_row(runner, table, condition).await.unwrap_or_default();
             return Err(fail(format!(
                 "{failing} of {rows} rows of table '{table}' fail `{condition}`{example}"
             )));
@@ -146,12 +150,12 @@ pub async fn check(ctx: &SessionContext, owner: &str, table: &str, expect: &Expe
 }
 
 /// `; e.g. auc=0.61` — one failing row, its first columns.
-async fn example_row(ctx: &SessionContext, table: &str, condition: &str) -> Option<String> {
+async fn example_row(runner: &SqlRunner<'_>, table: &str, condition: &str) -> Option<String> {
     let sql = format!(
         "SELECT * FROM {} WHERE NOT coalesce(({condition}), false) LIMIT 1",
         quote_ident(table)
     );
-    let batches = ctx.sql(&sql).await.ok()?.collect().await.ok()?;
+    let batches = runner.query(&sql).await.ok()?;
     let batch = batches.iter().find(|b| b.num_rows() > 0)?;
     let options = FormatOptions::default().with_null("null");
     let mut parts = Vec::new();

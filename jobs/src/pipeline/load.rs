@@ -69,7 +69,9 @@ impl Pipeline {
         let index = step_index(&spec).map_err(&invalid)?;
         let deps = dependencies(&spec, &index).map_err(&invalid)?;
         let order = topological_order(&spec, &deps).map_err(&invalid)?;
-        check_tables(&spec, &deps).map_err(&invalid)?;
+        check_placeholders(&spec).map_err(&invalid)?;
+        let sql_reads = sql_reads(&spec).map_err(&invalid)?;
+        check_tables(&spec, &deps, &sql_reads).map_err(&invalid)?;
         for step in &spec.steps {
             check_step(step, &index).map_err(&invalid)?;
         }
@@ -258,9 +260,92 @@ fn ancestors(i: usize, deps: &[Vec<usize>]) -> BTreeSet<usize> {
     seen
 }
 
-/// Every output name is unique; every table a typed step reads is an input
-/// table or the output of a step it depends on (directly or not).
-fn check_tables(spec: &PipelineSpec, deps: &[Vec<usize>]) -> std::result::Result<(), String> {
+/// Names outputs may not take: directories Ember writes itself.
+const RESERVED_OUTPUTS: &[&str] = &["models"];
+
+/// Every `{{ name }}` in the file names a built-in value or a parameter,
+/// so a typo fails before step 1, not at step 7.
+fn check_placeholders(spec: &PipelineSpec) -> std::result::Result<(), String> {
+    use super::template::{BUILTIN, placeholders};
+    for name in spec.params.keys() {
+        if BUILTIN.contains(&name.as_str()) {
+            return Err(format!("[params] '{name}' is a built-in placeholder; choose another name"));
+        }
+    }
+    let known = |name: &str| BUILTIN.contains(&name) || spec.params.contains_key(name);
+    let check = |owner: &str, text: &str| -> std::result::Result<(), String> {
+        for name in placeholders(text) {
+            if !known(&name) {
+                let mut names: Vec<String> = BUILTIN.iter().map(|s| s.to_string()).collect();
+                names.extend(spec.params.keys().cloned());
+                return Err(format!("{owner}: unknown placeholder '{{{{ {name} }}}}' (known: {})", names.join(", ")));
+            }
+        }
+        Ok(())
+    };
+    if let Some(dir) = &spec.output_dir {
+        check("output_dir", dir)?;
+    }
+    for (name, table) in &spec.tables {
+        check(&format!("table '{name}'"), &table.path)?;
+    }
+    for step in &spec.steps {
+        let owner = format!("step '{}'", step.name);
+        let mut texts: Vec<&str> = Vec::new();
+        if let Some(s) = &step.sql {
+            texts.push(&s.query);
+        }
+        if let Some(e) = &step.expect {
+            texts.extend(e.assert.iter().map(String::as_str));
+        }
+        if let Some(c) = &step.check {
+            texts.extend(c.expect.assert.iter().map(String::as_str));
+        }
+        if let Some(s) = &step.score {
+            texts.push(&s.model);
+        }
+        if let Some(t) = &step.train {
+            texts.extend(t.params.values().filter_map(|v| v.as_str()));
+        }
+        for text in texts {
+            check(&owner, text)?;
+        }
+    }
+    Ok(())
+}
+
+/// The tables each SQL step's query names, found by parsing it (with
+/// stand-in placeholder values). A query that does not parse is an error
+/// here, before anything runs.
+fn sql_reads(spec: &PipelineSpec) -> std::result::Result<Vec<Vec<String>>, String> {
+    use datafusion::sql::parser::DFParser;
+    use datafusion::sql::resolve::resolve_table_references;
+    let values = super::template::sample_values(&spec.params);
+    spec.steps
+        .iter()
+        .map(|step| {
+            let Some(sql) = &step.sql else { return Ok(vec![]) };
+            let text = values.render(&step.name, &sql.query).map_err(|e| e.to_string())?;
+            let statements = DFParser::parse_sql(&text)
+                .map_err(|e| format!("step '{}': the query does not parse: {e}", step.name))?;
+            if statements.len() != 1 {
+                return Err(format!("step '{}': the query must be one statement, found {}", step.name, statements.len()));
+            }
+            let mut tables = Vec::new();
+            for statement in &statements {
+                let (refs, _ctes) = resolve_table_references(statement, true)
+                    .map_err(|e| format!("step '{}': {e}", step.name))?;
+                tables.extend(refs.iter().map(|r| r.table().to_string()));
+            }
+            Ok(tables)
+        })
+        .collect()
+}
+
+/// Every output name is unique; every table a step reads is an input
+/// table or the output of a step it depends on (directly or not). For SQL
+/// steps, tables that are neither (a catalog table) are left to the planner.
+fn check_tables(spec: &PipelineSpec, deps: &[Vec<usize>], sql_reads: &[Vec<String>]) -> std::result::Result<(), String> {
     let mut producer: BTreeMap<String, usize> = BTreeMap::new();
     for (name, table) in &spec.tables {
         check_name("table name", name)?;
@@ -273,6 +358,12 @@ fn check_tables(spec: &PipelineSpec, deps: &[Vec<usize>]) -> std::result::Result
     for (i, step) in spec.steps.iter().enumerate() {
         for output in step.writes() {
             check_name(&format!("step '{}': output", step.name), &output)?;
+            if RESERVED_OUTPUTS.contains(&output.as_str()) {
+                return Err(format!(
+                    "step '{}': output name '{output}' is reserved (trained models are written under <output_dir>/{output}/)",
+                    step.name
+                ));
+            }
             if spec.tables.contains_key(&output) {
                 return Err(format!("step '{}' writes '{output}', which is also an input table", step.name));
             }
@@ -287,8 +378,15 @@ fn check_tables(spec: &PipelineSpec, deps: &[Vec<usize>]) -> std::result::Result
     }
     for (i, step) in spec.steps.iter().enumerate() {
         let before = ancestors(i, deps);
-        for table in step.reads() {
+        let from_sql = sql_reads.get(i).cloned().unwrap_or_default();
+        for (table, typed) in step.reads().into_iter().map(|t| (t, true)).chain(from_sql.into_iter().map(|t| (t, false))) {
             if spec.tables.contains_key(&table) {
+                continue;
+            }
+            if !typed && !producer.contains_key(&table) {
+                continue;
+            }
+            if producer.get(&table) == Some(&i) {
                 continue;
             }
             match producer.get(&table) {
@@ -419,6 +517,28 @@ expect = { min_rows = 1 }
         let text = TWO_STEPS.replace("depends_on = [\"clean\"]\n", "");
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.contains("reads 'clean'") && e.contains("add it to depends_on"), "{e}");
+    }
+
+    #[test]
+    fn sql_queries_are_parsed_and_their_tables_checked_before_anything_runs() {
+        let text = format!(
+            "{TWO_STEPS}\n[[step]]\nname = \"report\"\n[step.sql]\noutput = \"report\"\nquery = \"SELECT count(*) FROM clean WHERE d = '{{{{ ds }}}}'\"\n"
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("step 'report' reads 'clean'") && e.contains("add it to depends_on"), "{e}");
+        let ok = text.replace("name = \"report\"\n", "name = \"report\"\ndepends_on = [\"clean\"]\n");
+        parse(&ok).unwrap();
+        let broken = ok.replace("SELECT count(*) FROM", "SELEC count(*) FROM");
+        let e = parse(&broken).unwrap_err().to_string();
+        assert!(e.contains("step 'report': the query does not parse"), "{e}");
+    }
+
+    #[test]
+    fn unknown_placeholders_and_reserved_names_are_rejected_when_loading() {
+        let e = parse(&TWO_STEPS.replace("SELECT * FROM raw", "SELECT * FROM raw WHERE d = '{{ dss }}'")).unwrap_err().to_string();
+        assert!(e.contains("step 'clean': unknown placeholder '{{ dss }}'") && e.contains("ds, ds_nodash"), "{e}");
+        let e = parse(&TWO_STEPS.replace("output = \"clean\"", "output = \"models\"")).unwrap_err().to_string();
+        assert!(e.contains("output name 'models' is reserved"), "{e}");
     }
 
     #[test]

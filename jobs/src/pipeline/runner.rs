@@ -38,6 +38,16 @@ const CANCEL_GRACE: Duration = Duration::from_secs(30);
 /// The longest wait between retries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
 
+/// What a run records of how it was started, so `--resume` can start the
+/// same way: its `--param` values and its output directory.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RecordedParams {
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    #[serde(default)]
+    output_dir: Option<String>,
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -194,11 +204,17 @@ pub async fn run_pipeline(
         options.ds = NaiveDate::parse_from_str(&details.summary.ds, "%Y-%m-%d").map_err(|e| {
             PipelineError::Contract(format!("run {old} has an unreadable date '{}': {e}", details.summary.ds))
         })?;
-        if options.params.is_empty() {
-            options.params = serde_json::from_str::<BTreeMap<String, String>>(&details.params_json)
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
+        let recorded: RecordedParams = serde_json::from_str(&details.params_json).map_err(|e| {
+            PipelineError::Contract(format!("run {old} has unreadable parameters ({e}); start a new run instead"))
+        })?;
+        // The old run's parameters, overridden by any given now.
+        let mut merged = recorded.params;
+        for (k, v) in options.params.drain(..) {
+            merged.insert(k, v);
+        }
+        options.params = merged.into_iter().collect();
+        if options.output_dir.is_none() {
+            options.output_dir = recorded.output_dir.map(PathBuf::from);
         }
         for step in &details.steps {
             if step.state == StepState::Succeeded
@@ -211,8 +227,11 @@ pub async fn run_pipeline(
     }
     let output_dir = output_dir(&pipeline, &options)?;
     let ds = options.ds.format("%Y-%m-%d").to_string();
-    let params_json = serde_json::to_string(&options.params.iter().cloned().collect::<BTreeMap<_, _>>())
-        .unwrap_or_else(|_| "{}".to_string());
+    let params_json = serde_json::to_string(&RecordedParams {
+        params: options.params.iter().cloned().collect(),
+        output_dir: Some(output_dir.to_string_lossy().to_string()),
+    })
+    .unwrap_or_else(|_| "{}".to_string());
     let run_id = history.start_run(
         &NewRun {
             pipeline: pipeline.spec.name.clone(),
@@ -237,12 +256,30 @@ pub async fn run_pipeline(
     let (states, first_error, timed_out) = match outcome {
         Ok(v) => v,
         Err(e) => {
+            // Failed outside any step (an input's contract, a missing input,
+            // the history): steps not finished are skipped; the run fails
+            // like any other, so its hook runs and a backfill goes on.
             let message = e.to_string();
-            for name in &names {
-                let _ = history.set_step_state(run_id, name, StepState::Skipped, Some("the run failed before this step could start"));
+            let recorded = history.run(run_id)?;
+            let mut states = Vec::new();
+            for step in &recorded.steps {
+                let mut state = step.state;
+                let mut error = step.error.clone();
+                if !state.is_terminal() {
+                    state = StepState::Skipped;
+                    error = Some(format!("not run: {message}"));
+                    history.set_step_state(run_id, &step.name, state, error.as_deref())?;
+                }
+                states.push(StepResult {
+                    name: step.name.clone(),
+                    state,
+                    attempts: step.attempts,
+                    rows_written: step.rows_written,
+                    error,
+                });
             }
-            history.finish_run(run_id, RunState::Failed, Some(&message))?;
-            return Err(e);
+            display.note(&format!("ember run: {message}"));
+            (states, Some(message), false)
         }
     };
     let state = if states.iter().all(|s| s.state == StepState::Succeeded) {
@@ -302,7 +339,8 @@ async fn execute(
             l.insert(name.clone(), (path.clone(), format));
         }
         if let Some(expect) = &table.expect {
-            expect::check(ember.session(), &format!("input table '{name}'"), name, expect).await?;
+            let runner = crate::sql::SqlRunner::new(ember, false);
+            expect::check(&runner, &format!("input table '{name}'"), name, expect).await?;
         }
     }
 
@@ -334,13 +372,14 @@ async fn execute(
     }
 
     let (run_cancel_tx, run_cancel) = watch::channel(false);
-    let deadline = pipeline.timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = pipeline.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
     let mut running: JoinSet<(usize, StepResult)> = JoinSet::new();
     let mut first_error: Option<String> = None;
     let mut timed_out = false;
     loop {
-        // Skip everything downstream of a failure.
-        for i in 0..n {
+        // Skip everything downstream of a failure (in dependency order, so a
+        // skip reaches every descendant in one pass).
+        for &i in &pipeline.order {
             if results[i].state == StepState::Pending
                 && let Some(&bad) = pipeline.deps[i].iter().find(|&&d| {
                     matches!(results[d].state, StepState::Failed | StepState::TimedOut | StepState::Skipped)
@@ -388,20 +427,35 @@ async fn execute(
         if running.is_empty() {
             break;
         }
-        let joined = match deadline {
-            Some(d) if !timed_out => tokio::select! {
-                j = running.join_next() => j,
-                _ = tokio::time::sleep_until(d) => {
-                    timed_out = true;
-                    let _ = run_cancel_tx.send(true);
-                    first_error.get_or_insert_with(|| format!(
-                        "the run exceeded its timeout of {}", humantime::format_duration(pipeline.timeout.unwrap_or_default())
-                    ));
-                    display.note("ember run: the run timed out; cancelling running steps");
-                    continue;
-                }
-            },
-            _ => running.join_next().await,
+        let stopped = *run_cancel.borrow();
+        let until_deadline = async {
+            match deadline {
+                Some(d) if !stopped => tokio::time::sleep_until(d).await,
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        let interrupted = async {
+            if stopped || tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let joined = tokio::select! {
+            j = running.join_next() => j,
+            _ = until_deadline => {
+                timed_out = true;
+                let _ = run_cancel_tx.send(true);
+                first_error.get_or_insert_with(|| format!(
+                    "the run exceeded its timeout of {}", humantime::format_duration(pipeline.timeout.unwrap_or_default())
+                ));
+                display.note("ember run: the run timed out; cancelling running steps");
+                continue;
+            }
+            _ = interrupted => {
+                let _ = run_cancel_tx.send(true);
+                first_error.get_or_insert_with(|| "interrupted (Ctrl-C); running jobs were cancelled".to_string());
+                display.note("ember run: interrupted; cancelling running steps");
+                continue;
+            }
         };
         let Some(joined) = joined else { break };
         let (i, result) = joined.map_err(|e| PipelineError::Contract(format!("a step task failed: {e}")))?;
@@ -419,7 +473,11 @@ async fn execute(
     for r in results.iter_mut() {
         if r.state == StepState::Pending {
             r.state = StepState::Skipped;
-            r.error = Some("the run timed out before this step started".to_string());
+            r.error = Some(if timed_out {
+                "the run timed out before this step started".to_string()
+            } else {
+                "the run was interrupted before this step started".to_string()
+            });
             history.set_step_state(run_id, &r.name, StepState::Skipped, r.error.as_deref())?;
         }
     }
@@ -493,7 +551,7 @@ impl StepTask {
             error: None,
         };
         let timeout = self.pipeline.step_timeouts[self.index];
-        let mut delay = self.pipeline.retry_delays[self.index];
+        let mut delay = self.pipeline.retry_delays[self.index].min(MAX_RETRY_DELAY);
         let started = Instant::now();
         for _ in 0..=spec.retries {
             let attempt = match self.history.start_attempt(self.run_id, &name) {
@@ -507,9 +565,14 @@ impl StepTask {
             result.attempts += 1;
             let detail = if attempt > 1 { format!("attempt {attempt}") } else { String::new() };
             self.display.update(self.index, "running", &detail, false);
+            let mut permanent = false;
             let (attempt_state, error, outcome) = match self.attempt(attempt, timeout).await {
                 Attempt::Done(Ok(outcome)) => (StepState::Succeeded, None, Some(outcome)),
-                Attempt::Done(Err(e)) => (StepState::Failed, Some(e.to_string()), None),
+                Attempt::Done(Err(e)) => {
+                    // A wrong placeholder fails every attempt the same way.
+                    permanent = matches!(e, PipelineError::Template { .. });
+                    (StepState::Failed, Some(e.to_string()), None)
+                }
                 Attempt::TimedOut(t) => (
                     StepState::TimedOut,
                     Some(format!("timed out after {}; its job was cancelled", humantime::format_duration(t))),
@@ -539,7 +602,7 @@ impl StepTask {
             result.state = attempt_state;
             result.error = error;
             let run_cancelled = *self.run_cancel.borrow();
-            if attempt > spec.retries || run_cancelled {
+            if attempt > spec.retries || run_cancelled || permanent {
                 break;
             }
             self.display.update(
@@ -553,7 +616,7 @@ impl StepTask {
                 _ = tokio::time::sleep(delay) => {}
                 _ = run_cancel.wait_for(|c| *c) => break,
             }
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
+            delay = delay.checked_mul(2).unwrap_or(MAX_RETRY_DELAY).min(MAX_RETRY_DELAY);
         }
         let _ = self
             .history
@@ -584,7 +647,10 @@ impl StepTask {
         tokio::pin!(future);
         let timer = async {
             match timeout {
-                Some(t) => tokio::time::sleep(t).await,
+                Some(t) => match tokio::time::Instant::now().checked_add(t) {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                },
                 None => std::future::pending::<()>().await,
             }
         };
@@ -594,12 +660,18 @@ impl StepTask {
             _ = timer => Attempt::TimedOut(timeout.unwrap_or_default()),
             _ = run_cancel.wait_for(|c| *c) => Attempt::RunCancelled,
         };
-        // Tell the step to cancel its job, and give it time to do so.
+        // Tell the step to cancel its job, and give it time to do so. A step
+        // that completes in that time anyway (its output is committed) has
+        // succeeded; one that fails was stopped by the timeout.
         let _ = cancel_tx.send(true);
-        if tokio::time::timeout(CANCEL_GRACE, &mut future).await.is_err() {
-            tracing::warn!("step {} did not stop within {CANCEL_GRACE:?} of being cancelled", self.name());
+        match tokio::time::timeout(CANCEL_GRACE, &mut future).await {
+            Ok(Ok(outcome)) => Attempt::Done(Ok(outcome)),
+            Ok(Err(_)) => ended,
+            Err(_) => {
+                tracing::warn!("step {} did not stop within {CANCEL_GRACE:?} of being cancelled", self.name());
+                ended
+            }
         }
-        ended
     }
 }
 

@@ -11,6 +11,11 @@
 //! is re-read on every tick, so adding or editing a pipeline needs no
 //! restart; a file that does not load is reported once and skipped.
 //!
+//! Every run gets a session of its own on the cluster (or its own embedded
+//! cluster), so two pipelines with a table of the same name, or two dates of
+//! one backfill, never see each other's tables; and with a shared
+//! `--output-dir`, each pipeline writes under a directory of its own name.
+//!
 //! Time comes from a [`Clock`], so tests drive the calendar without sleeping.
 
 use std::collections::BTreeMap;
@@ -19,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use ember_core::EmberContext;
+use ember_core::{ClusterTarget, EmberContext};
 
 use super::error::{PipelineError, Result};
 use super::load::Pipeline;
@@ -36,7 +41,7 @@ pub const POLL: Duration = Duration::from_secs(30);
 /// Scheduled pipelines of one directory.
 pub struct Scheduler {
     dir: PathBuf,
-    ember: Arc<EmberContext>,
+    target: ClusterTarget,
     history: Arc<History>,
     clock: Clock,
     first_seen: BTreeMap<String, DateTime<Utc>>,
@@ -47,10 +52,10 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler for the pipelines in `dir`.
-    pub fn new(dir: &Path, ember: Arc<EmberContext>, history: Arc<History>, clock: Clock, template: RunOptions) -> Self {
+    pub fn new(dir: &Path, target: ClusterTarget, history: Arc<History>, clock: Clock, template: RunOptions) -> Self {
         Self {
             dir: dir.to_path_buf(),
-            ember,
+            target,
             history,
             clock,
             first_seen: BTreeMap::new(),
@@ -110,9 +115,10 @@ impl Scheduler {
         }
         let mut tasks = tokio::task::JoinSet::new();
         for (pipeline, due) in plans {
-            let ember = Arc::clone(&self.ember);
+            let target = self.target.clone();
             let history = Arc::clone(&self.history);
-            let template = self.template.clone();
+            let mut template = self.template.clone();
+            template.output_dir = template.output_dir.map(|d| d.join(&pipeline.spec.name));
             tasks.spawn(async move {
                 let mut results = Vec::new();
                 for run in due {
@@ -123,7 +129,11 @@ impl Scheduler {
                         resume: None,
                         ..template.clone()
                     };
-                    match run_pipeline(Arc::clone(&pipeline), Arc::clone(&ember), Arc::clone(&history), options).await {
+                    let outcome = match connect(&target).await {
+                        Ok(ember) => run_pipeline(Arc::clone(&pipeline), ember, Arc::clone(&history), options).await,
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
                         Ok(r) => results.push(r),
                         Err(e) => eprintln!(
                             "ember schedule: {} for {}: {e}",
@@ -178,11 +188,20 @@ impl Scheduler {
     }
 }
 
+/// A fresh session on `target` for one run.
+async fn connect(target: &ClusterTarget) -> Result<Arc<EmberContext>> {
+    EmberContext::connect(target.clone())
+        .await
+        .map(Arc::new)
+        .map_err(|e| PipelineError::Step(crate::error::JobsError::from(e)))
+}
+
 /// Runs `pipeline` for every date from `from` to `to` (inclusive), oldest
-/// first; a failed date is reported and the next one still runs.
+/// first, each in a session of its own; a failed date is reported and the
+/// next one still runs.
 pub async fn backfill(
     pipeline: Arc<Pipeline>,
-    ember: Arc<EmberContext>,
+    target: ClusterTarget,
     history: Arc<History>,
     from: NaiveDate,
     to: NaiveDate,
@@ -203,7 +222,8 @@ pub async fn backfill(
             resume: None,
             ..template.clone()
         };
-        results.push(run_pipeline(Arc::clone(&pipeline), Arc::clone(&ember), Arc::clone(&history), options).await?);
+        let ember = connect(&target).await?;
+        results.push(run_pipeline(Arc::clone(&pipeline), ember, Arc::clone(&history), options).await?);
         day = match day.succ_opt() {
             Some(d) => d,
             None => break,

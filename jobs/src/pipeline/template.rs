@@ -72,6 +72,40 @@ impl Values {
     }
 }
 
+/// The names placeholders take when a pipeline is checked before it runs.
+pub const BUILTIN: &[&str] = &["ds", "ds_nodash", "run_id", "attempt", "pipeline", "pipeline_dir", "output_dir"];
+
+/// The names of the `{{ name }}` placeholders in `text`.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        names.push(after[..end].trim().to_string());
+        rest = &after[end + 2..];
+    }
+    names
+}
+
+/// Stand-in values for checking a pipeline before it runs: parameters keep
+/// their defaults, the built-in names get values of the right shape.
+pub fn sample_values(params: &BTreeMap<String, String>) -> Values {
+    let mut values = Values::new(params.clone());
+    for (name, value) in [
+        ("ds", "2000-01-01"),
+        ("ds_nodash", "20000101"),
+        ("run_id", "1"),
+        ("attempt", "1"),
+        ("pipeline", "pipeline"),
+        ("pipeline_dir", "/pipeline"),
+        ("output_dir", "/output"),
+    ] {
+        values.set(name, value);
+    }
+    values
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

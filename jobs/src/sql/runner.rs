@@ -176,6 +176,21 @@ impl<'a> SqlRunner<'a> {
             .await
     }
 
+    /// The session statements are planned in.
+    pub fn session(&self) -> &datafusion::prelude::SessionContext {
+        self.ember.session()
+    }
+
+    /// Runs one query and returns its rows, with progress and cancellation
+    /// like every statement.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let mut statements = self.parse(sql)?;
+        let Some(statement) = statements.pop() else {
+            return Ok(vec![]);
+        };
+        Ok(self.run(1, statement).await?.batches)
+    }
+
     /// Like [`Self::run_to_parquet`], but leaves the staged output
     /// uncommitted: the caller checks it (pipeline contracts) and then
     /// commits or aborts it. Returns the rows written and the staged output
@@ -289,9 +304,17 @@ impl<'a> SqlRunner<'a> {
         };
         let query = collect(Arc::clone(&plan), task_ctx);
         tokio::pin!(query);
+        // With a cancel signal, whoever owns it handles Ctrl-C (a pipeline run
+        // cancels all its steps); otherwise Ctrl-C cancels this job.
+        let owns_ctrl_c = self.cancel.is_none();
+        let ctrl_c = async move {
+            if !owns_ctrl_c || tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         let outcome = tokio::select! {
             result = &mut query => result.map_err(JobsError::from),
-            _ = tokio::signal::ctrl_c() => {
+            _ = ctrl_c => {
                 cancel_when_submitted(&progress, &mut query).await;
                 Err(JobsError::Usage("interrupted: the job was cancelled".to_string()))
             }

@@ -16,7 +16,7 @@ pub async fn run(ctx: &StepContext, spec: &CheckStepSpec) -> Result<StepOutcome>
         .map(|a| ctx.render(a))
         .collect::<Result<_>>()?;
     let owner = format!("check '{}'", ctx.name());
-    let report = expect::check(ctx.ember.session(), &owner, &spec.table, &rendered).await?;
+    let report = expect::check(&ctx.runner(), &owner, &spec.table, &rendered).await?;
     Ok(StepOutcome {
         artifacts: vec![(
             ArtifactKind::Metrics,

@@ -301,7 +301,7 @@ pub async fn run(ctx: &StepContext, spec: &FeaturesStepSpec) -> Result<StepOutco
                 .join(", "),
             quote_ident(&spec.fit_on)
         );
-        let batches = session.sql(&query).await?.collect().await?;
+        let batches = ctx.runner().query(&query).await?;
         let batch = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| {
             PipelineError::Contract(format!("step '{step}': fitting on '{}' returned no row", spec.fit_on))
         })?;

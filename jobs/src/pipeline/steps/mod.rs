@@ -134,7 +134,7 @@ impl StepContext {
                     self.register(table, &staged.staging_location(), Format::Parquet).await?;
                 }
                 let owner = format!("step '{}'", self.name());
-                super::expect::check(self.ember.session(), &owner, table, expect).await
+                super::expect::check(&runner, &owner, table, expect).await
             }
             .await;
             match checked {

@@ -83,7 +83,7 @@ pub async fn run(ctx: &StepContext, spec: &ScoreStepSpec) -> Result<StepOutcome>
     if let Some(d) = &spec.drift {
         let columns = if d.columns.is_empty() { features.clone() } else { d.columns.clone() };
         let report = drift::population_stability(
-            ctx.ember.session(),
+            &ctx.runner(),
             &d.baseline,
             &spec.input,
             &columns,

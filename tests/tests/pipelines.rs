@@ -274,12 +274,12 @@ fn a_run_killed_mid_write_leaves_the_previous_output_intact() {
     let before: Vec<String> = names(&work.path().join("output/big"));
 
     let history = work.history();
-    let mut child = std::process::Command::new(ember_jobs::cluster::launch::find_binary("ember").unwrap())
+    let mut child = KillOnDrop(std::process::Command::new(ember_jobs::cluster::launch::find_binary("ember").unwrap())
         .args(["run", pipeline.to_str().unwrap(), "--history", history.to_str().unwrap(), "--output-dir", work.path().join("output").to_str().unwrap(), "--no-progress", "--param", "slow=1", "--ds", "2026-11-01"])
         .env_remove("EMBER_CLUSTER")
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
     // Wait until the step runs, then kill the whole process.
     let store = History::open(&history).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -301,8 +301,8 @@ fn a_run_killed_mid_write_leaves_the_previous_output_intact() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     assert_eq!(work.rows("big"), 300, "the previous output must be intact");
     assert_eq!(names(&work.path().join("output/big")), before, "no partial files inside the output");
@@ -313,6 +313,16 @@ fn a_run_killed_mid_write_leaves_the_previous_output_intact() {
     let output = ember(Mode::Embedded, &["runs", "list", "--history", history.to_str().unwrap(), "--format", "json"]);
     let runs: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(runs[0]["state"], "killed", "{runs}");
+}
+
+/// A child process killed when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn names(dir: &Path) -> Vec<String> {

@@ -330,18 +330,32 @@ async fn execute(
     let ds = options.ds.format("%Y-%m-%d").to_string();
     let locations: Locations = Arc::default();
 
-    // Inputs, and their contracts, before any step.
-    for (name, table) in &pipeline.spec.tables {
-        let path = tables::resolve(&pipeline.dir, &values.render(&format!("table {name}"), &table.path)?);
-        let format = Format::parse(table.format.as_deref());
-        tables::register(ember.session(), name, &path, format).await?;
-        if let Ok(mut l) = locations.lock() {
-            l.insert(name.clone(), (path.clone(), format));
+    // The run's deadline covers the inputs and their contracts too.
+    let deadline = pipeline.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
+    let inputs = async {
+        // Inputs, and their contracts, before any step.
+        for (name, table) in &pipeline.spec.tables {
+            let path = tables::resolve(&pipeline.dir, &values.render(&format!("table {name}"), &table.path)?);
+            let format = Format::parse(table.format.as_deref());
+            tables::register(ember.session(), name, &path, format).await?;
+            if let Ok(mut l) = locations.lock() {
+                l.insert(name.clone(), (path.clone(), format));
+            }
+            if let Some(expect) = &table.expect {
+                let runner = crate::sql::SqlRunner::new(ember, false);
+                expect::check(&runner, &format!("input table '{name}'"), name, expect).await?;
+            }
         }
-        if let Some(expect) = &table.expect {
-            let runner = crate::sql::SqlRunner::new(ember, false);
-            expect::check(&runner, &format!("input table '{name}'"), name, expect).await?;
-        }
+        Ok::<(), PipelineError>(())
+    };
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, inputs).await.map_err(|_| {
+            PipelineError::TimedOut(format!(
+                "{} (the run's timeout) while reading its input tables",
+                humantime::format_duration(pipeline.timeout.unwrap_or_default())
+            ))
+        })??,
+        None => inputs.await?,
     }
 
     let n = pipeline.spec.steps.len();
@@ -372,7 +386,6 @@ async fn execute(
     }
 
     let (run_cancel_tx, run_cancel) = watch::channel(false);
-    let deadline = pipeline.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
     let mut running: JoinSet<(usize, StepResult)> = JoinSet::new();
     let mut first_error: Option<String> = None;
     let mut timed_out = false;

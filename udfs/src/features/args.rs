@@ -332,6 +332,30 @@ pub fn value_and_params<'a>(
     }
 }
 
+/// Calls scalar function `func` on `args` the way DataFusion's executor
+/// does (argument fields and return field filled in): the unit tests of
+/// every apply function go through it.
+#[cfg(test)]
+pub(crate) fn invoke_for_test(
+    func: &dyn datafusion::logical_expr::ScalarUDFImpl,
+    args: Vec<ColumnarValue>,
+    rows: usize,
+) -> Result<ColumnarValue> {
+    let types: Vec<DataType> = args.iter().map(ColumnarValue::data_type).collect();
+    let arg_fields = types
+        .iter()
+        .map(|t| Arc::new(Field::new("a", t.clone(), true)))
+        .collect();
+    let return_type = func.return_type(&types)?;
+    func.invoke_with_args(datafusion::logical_expr::ScalarFunctionArgs {
+        args,
+        arg_fields,
+        number_rows: rows,
+        return_field: Arc::new(Field::new("f", return_type, true)),
+        config_options: Arc::new(datafusion::config::ConfigOptions::default()),
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -109,26 +109,12 @@ impl ScalarUDFImpl for ImputeFunc {
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Field, Float64Type};
+    use arrow::datatypes::Float64Type;
     use datafusion::common::ScalarValue;
-    use datafusion::config::ConfigOptions;
 
     fn invoke(x: ColumnarValue, params: &str) -> Result<ColumnarValue> {
-        let args = vec![
-            x,
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into()))),
-        ];
-        let arg_fields = args
-            .iter()
-            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
-            .collect();
-        ImputeFunc::new().invoke_with_args(ScalarFunctionArgs {
-            args,
-            arg_fields,
-            number_rows: 4,
-            return_field: Arc::new(Field::new("f", DataType::Float64, true)),
-            config_options: Arc::new(ConfigOptions::default()),
-        })
+        let params = ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into())));
+        crate::features::args::invoke_for_test(&ImputeFunc::new(), vec![x, params], 4)
     }
 
     #[test]

@@ -141,24 +141,10 @@ mod tests {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Float64Type;
     use datafusion::common::ScalarValue;
-    use datafusion::config::ConfigOptions;
 
     fn invoke(x: ColumnarValue, params: &str) -> Result<ColumnarValue> {
-        let args = vec![
-            x,
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into()))),
-        ];
-        let arg_fields = args
-            .iter()
-            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
-            .collect();
-        OneHotFunc::new().invoke_with_args(ScalarFunctionArgs {
-            args,
-            arg_fields,
-            number_rows: 3,
-            return_field: Arc::new(Field::new("f", DataType::List(item_field()), true)),
-            config_options: Arc::new(ConfigOptions::default()),
-        })
+        let params = ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into())));
+        crate::features::args::invoke_for_test(&OneHotFunc::new(), vec![x, params], 3)
     }
 
     fn row(list: &ListArray, i: usize) -> Vec<f64> {

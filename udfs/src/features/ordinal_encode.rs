@@ -117,26 +117,11 @@ impl ScalarUDFImpl for OrdinalEncodeFunc {
 mod tests {
     use super::*;
     use arrow::array::{Array, Int32Array, Int64Array, StringArray};
-    use arrow::datatypes::Field;
     use datafusion::common::ScalarValue;
-    use datafusion::config::ConfigOptions;
 
     fn invoke(x: ColumnarValue, params: &str) -> Result<ColumnarValue> {
-        let args = vec![
-            x,
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into()))),
-        ];
-        let arg_fields = args
-            .iter()
-            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
-            .collect();
-        OrdinalEncodeFunc::new().invoke_with_args(ScalarFunctionArgs {
-            args,
-            arg_fields,
-            number_rows: 4,
-            return_field: Arc::new(Field::new("f", DataType::Int32, true)),
-            config_options: Arc::new(ConfigOptions::default()),
-        })
+        let params = ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into())));
+        crate::features::args::invoke_for_test(&OrdinalEncodeFunc::new(), vec![x, params], 4)
     }
 
     #[test]

@@ -117,26 +117,11 @@ impl ScalarUDFImpl for QuantileBucketFunc {
 mod tests {
     use super::*;
     use arrow::array::{Array, Float64Array};
-    use arrow::datatypes::Field;
     use datafusion::common::ScalarValue;
-    use datafusion::config::ConfigOptions;
 
     fn invoke(x: ColumnarValue, params: &str) -> Result<ColumnarValue> {
-        let args = vec![
-            x,
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into()))),
-        ];
-        let arg_fields = args
-            .iter()
-            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
-            .collect();
-        QuantileBucketFunc::new().invoke_with_args(ScalarFunctionArgs {
-            args,
-            arg_fields,
-            number_rows: 1,
-            return_field: Arc::new(Field::new("f", DataType::Int32, true)),
-            config_options: Arc::new(ConfigOptions::default()),
-        })
+        let params = ColumnarValue::Scalar(ScalarValue::Utf8(Some(params.into())));
+        crate::features::args::invoke_for_test(&QuantileBucketFunc::new(), vec![x, params], 1)
     }
 
     #[test]

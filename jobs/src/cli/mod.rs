@@ -4,7 +4,7 @@ mod churn_demo;
 mod cluster_cmd;
 mod demo_cmd;
 pub mod pipeline_cmd;
-mod score_cmd;
+pub(crate) mod score_cmd;
 mod sql_cmd;
 mod train_cmd;
 

@@ -95,6 +95,40 @@ fn feature_columns(args: &ScoreArgs, names: Option<&[String]>, input: &Schema, m
     Ok(columns)
 }
 
+/// The query that scores `table`: the `kept` columns (`*` for all) and one
+/// prediction column per name in `outputs` (one for a single-output model,
+/// one per class for multiclass, from `predict_proba`). `model_literal` and
+/// `feature_list` are SQL text: the quoted model location and the quoted
+/// feature columns in the model's order. `ember score` and pipelines' score
+/// steps both run this.
+pub(crate) fn prediction_query(
+    model_literal: &str,
+    feature_list: &str,
+    num_outputs: usize,
+    outputs: &[String],
+    kept: &str,
+    table: &str,
+) -> String {
+    if num_outputs == 1 {
+        let column = outputs.first().map(String::as_str).unwrap_or("prediction");
+        format!(
+            "SELECT {kept}, predict({model_literal}, {feature_list}) AS {} FROM {table}",
+            quote_ident(column)
+        )
+    } else {
+        let per_class = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("__ember_p[{}] AS {}", i + 1, quote_ident(name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT * EXCLUDE (__ember_p), {per_class} FROM \
+             (SELECT {kept}, predict_proba({model_literal}, {feature_list}) AS __ember_p FROM {table})"
+        )
+    }
+}
+
 /// Runs `ember score`.
 pub async fn run(args: ScoreArgs) -> Result<()> {
     let started = Instant::now();
@@ -138,23 +172,7 @@ pub async fn run(args: ScoreArgs) -> Result<()> {
             args.input
         )));
     }
-    let query = if model.num_outputs == 1 {
-        format!(
-            "SELECT *, predict({model_literal}, {feature_list}) AS {} FROM {INPUT_TABLE}",
-            quote_ident(&appended[0])
-        )
-    } else {
-        let per_class = appended
-            .iter()
-            .enumerate()
-            .map(|(i, name)| format!("__ember_p[{}] AS {}", i + 1, quote_ident(name)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!(
-            "SELECT * EXCLUDE (__ember_p), {per_class} FROM \
-             (SELECT *, predict_proba({model_literal}, {feature_list}) AS __ember_p FROM {INPUT_TABLE})"
-        )
-    };
+    let query = prediction_query(&model_literal, &feature_list, model.num_outputs, &appended, "*", INPUT_TABLE);
     let mut statements = runner.parse(&query)?;
     let statement = statements
         .pop()

@@ -60,24 +60,19 @@ pub async fn run(ctx: &StepContext, spec: &ScoreStepSpec) -> Result<StepOutcome>
     };
     let feature_list = features.iter().map(|f| quote_ident(f)).collect::<Vec<_>>().join(", ");
     let model_literal = quote_literal(&location.0);
-    let query = if model.num_outputs == 1 {
-        format!(
-            "SELECT {kept}, predict({model_literal}, {feature_list}) AS {} FROM {}",
-            quote_ident(&column),
-            quote_ident(&spec.input)
-        )
+    let outputs: Vec<String> = if model.num_outputs == 1 {
+        vec![column.clone()]
     } else {
-        let per_class = (0..model.num_outputs)
-            .map(|i| format!("__ember_p[{}] AS {}", i + 1, quote_ident(&format!("{column}_{i}"))))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let inner_kept = if spec.keep.is_empty() { "*".to_string() } else { kept.clone() };
-        format!(
-            "SELECT * EXCLUDE (__ember_p), {per_class} FROM \
-             (SELECT {inner_kept}, predict_proba({model_literal}, {feature_list}) AS __ember_p FROM {})",
-            quote_ident(&spec.input)
-        )
+        (0..model.num_outputs).map(|i| format!("{column}_{i}")).collect()
     };
+    let query = crate::cli::score_cmd::prediction_query(
+        &model_literal,
+        &feature_list,
+        model.num_outputs,
+        &outputs,
+        &kept,
+        &quote_ident(&spec.input),
+    );
     let mut outcome = StepOutcome::default();
 
     if let Some(d) = &spec.drift {

@@ -77,7 +77,10 @@ fn read_columns(input: &PathBuf, model: &Model) -> Result<Vec<Float64Array>, Str
     let batches: Vec<RecordBatch> = reader
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{}: {e}", input.display()))?;
-    let schema = batches.first().map(|b| b.schema()).ok_or("the input has no rows")?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or("the input has no rows")?;
     let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
     let names: Vec<String> = match &model.feature_names {
         Some(names) => names.clone(),
@@ -94,24 +97,44 @@ fn read_columns(input: &PathBuf, model: &Model) -> Result<Vec<Float64Array>, Str
             let column = batch
                 .column_by_name(name)
                 .ok_or_else(|| format!("{}: no column '{name}'", input.display()))?;
-            let column = arrow::compute::cast(column, &DataType::Float64).map_err(|e| e.to_string())?;
+            let column =
+                arrow::compute::cast(column, &DataType::Float64).map_err(|e| e.to_string())?;
             Ok(column.as_primitive::<Float64Type>().clone())
         })
         .collect()
 }
 
-fn write_predictions(path: &PathBuf, model: &Model, columns: &[&Float64Array]) -> Result<(), String> {
+fn write_predictions(
+    path: &PathBuf,
+    model: &Model,
+    columns: &[&Float64Array],
+) -> Result<(), String> {
     let mut scores = model.raw_scores(columns).map_err(|e| e.to_string())?;
     model.transform(&mut scores);
     let k = scores.num_outputs;
     let rows = scores.values.len() / k;
     let fields: Vec<Field> = (0..k)
-        .map(|i| Field::new(if k == 1 { "prediction".to_string() } else { format!("prediction_{i}") }, DataType::Float64, true))
+        .map(|i| {
+            Field::new(
+                if k == 1 {
+                    "prediction".to_string()
+                } else {
+                    format!("prediction_{i}")
+                },
+                DataType::Float64,
+                true,
+            )
+        })
         .collect();
     let arrays = (0..k)
-        .map(|i| Arc::new(Float64Array::from_iter_values((0..rows).map(|r| scores.values[r * k + i]))) as _)
+        .map(|i| {
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|r| scores.values[r * k + i]),
+            )) as _
+        })
         .collect();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())?;
+    let batch =
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())?;
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut writer = ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| e.to_string())?;
     writer.write(&batch).map_err(|e| e.to_string())?;
@@ -122,7 +145,8 @@ fn write_predictions(path: &PathBuf, model: &Model, columns: &[&Float64Array]) -
 /// Runs `ember-bench score`.
 pub fn run(args: ScoreArgs) -> Result<(), String> {
     let bytes = std::fs::read(&args.model).map_err(|e| format!("{}: {e}", args.model.display()))?;
-    let model = Model::from_bytes(&args.model.display().to_string(), &bytes).map_err(|e| e.to_string())?;
+    let model =
+        Model::from_bytes(&args.model.display().to_string(), &bytes).map_err(|e| e.to_string())?;
     let data = read_columns(&args.input, &model)?;
     let columns: Vec<&Float64Array> = data.iter().collect();
     let rows = columns.first().map_or(0, |c| c.len());
@@ -160,7 +184,10 @@ pub fn run(args: ScoreArgs) -> Result<(), String> {
         timings,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
     } else {
         println!("{} — {rows} rows", report.description);
         for t in &report.timings {

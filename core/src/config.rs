@@ -33,10 +33,11 @@ pub fn default_target_partitions() -> usize {
 /// `ember.*` namespace registered, Ember's codecs, and Ember's defaults.
 ///
 /// Ballista's adaptive query planner (AQE, `ballista.planner.adaptive.enabled`)
-/// is off by default: in Ballista 55 it rejects valid plans at stage
-/// boundaries (a `UNION ALL ... ORDER BY` fails its sanity check) and the job
-/// then never finishes (apache/datafusion-ballista#2065 describes a related
-/// wrong-answer case). Users can turn it back on per session with `SET`.
+/// is off by default: in Ballista 55 it re-plans a stage of `SELECT 1 AS a
+/// UNION ALL SELECT 2 ... ORDER BY a` into a plan its own sanity check
+/// rejects (the exchange it inserts drops the per-branch constants but claims
+/// to keep the order), and the scheduler only logs that error, so the job
+/// never finishes. Users can turn it back on per session with `SET`.
 pub fn ember_session_config() -> SessionConfig {
     SessionConfig::new_with_ballista()
         .with_ballista_adaptive_query_planner(false)

@@ -49,8 +49,12 @@ pub fn dir() -> PathBuf {
 /// Every case of the manifest.
 pub fn cases() -> Vec<Case> {
     let path = dir().join("manifest.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e} (run udfs/tests/fixtures/make_fixtures.py)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "read {}: {e} (run udfs/tests/fixtures/make_fixtures.py)",
+            path.display()
+        )
+    });
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -79,16 +83,22 @@ pub fn column_f64(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
     match column.data_type() {
         DataType::Float32 => {
             let a = column.as_primitive::<Float32Type>();
-            (0..a.len()).map(|i| a.is_valid(i).then(|| f64::from(a.value(i)))).collect()
+            (0..a.len())
+                .map(|i| a.is_valid(i).then(|| f64::from(a.value(i))))
+                .collect()
         }
         DataType::Float64 => {
             let a = column.as_primitive::<Float64Type>();
-            (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+            (0..a.len())
+                .map(|i| a.is_valid(i).then(|| a.value(i)))
+                .collect()
         }
         DataType::Int32 | DataType::Int64 => {
             let a = arrow::compute::cast(column, &DataType::Float64).expect("cast");
             let a = a.as_primitive::<Float64Type>();
-            (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+            (0..a.len())
+                .map(|i| a.is_valid(i).then(|| a.value(i)))
+                .collect()
         }
         other => panic!("column '{name}' is {other}, expected a float column"),
     }
@@ -108,17 +118,26 @@ pub fn close(actual: f64, expected: f64) -> bool {
 /// The case's input with a row number, written to a fresh table directory.
 pub fn numbered_input(case: &Case, root: &std::path::Path) -> std::path::PathBuf {
     let input = read_parquet(&dir().join(&case.input));
-    let mut fields: Vec<Field> = input.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = input
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("row_id", DataType::Int64, false));
     let mut columns = input.columns().to_vec();
-    columns.push(Arc::new(Int64Array::from_iter_values(0..input.num_rows() as i64)));
+    columns.push(Arc::new(Int64Array::from_iter_values(
+        0..input.num_rows() as i64,
+    )));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch");
     let table = root.join(&case.name);
     std::fs::create_dir_all(&table).expect("table dir");
     // Two files, so the cluster scans (and scores) on both executors.
     let half = batch.num_rows() / 2;
     crate::data::write_parquet(&table.join("part-0.parquet"), &batch.slice(0, half));
-    crate::data::write_parquet(&table.join("part-1.parquet"), &batch.slice(half, batch.num_rows() - half));
+    crate::data::write_parquet(
+        &table.join("part-1.parquet"),
+        &batch.slice(half, batch.num_rows() - half),
+    );
     table
 }
-

@@ -25,7 +25,10 @@ pub fn split_input(name: &str, root: &Path, parts: usize) -> PathBuf {
     for part in 0..parts {
         let start = part * per_part;
         let len = per_part.min(rows - start);
-        write_parquet(&out.join(format!("part-{part}.parquet")), &batch.slice(start, len));
+        write_parquet(
+            &out.join(format!("part-{part}.parquet")),
+            &batch.slice(start, len),
+        );
     }
     out
 }

@@ -13,7 +13,6 @@ use ember_tests::command::{ember, stderr, stdout};
 use ember_tests::data::nums_table;
 use rstest::rstest;
 
-
 /// Asserts a failure with exactly one line on stderr containing every needle.
 fn assert_one_line_error(o: &Output, needles: &[&str]) {
     let err = stderr(o);

@@ -41,7 +41,11 @@ impl Work {
 
     fn write_pipeline(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path().join(format!("{name}.toml"));
-        std::fs::write(&path, text.replace("NUMS", &self.path().join("nums").display().to_string())).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("NUMS", &self.path().join("nums").display().to_string()),
+        )
+        .unwrap();
         path
     }
 
@@ -67,7 +71,18 @@ impl Work {
 
     fn show(&self, run: i64) -> Value {
         let history = self.history();
-        let output = ember(Mode::Embedded, &["runs", "show", &run.to_string(), "--history", history.to_str().unwrap(), "--format", "json"]);
+        let output = ember(
+            Mode::Embedded,
+            &[
+                "runs",
+                "show",
+                &run.to_string(),
+                "--history",
+                history.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+        );
         assert!(output.status.success(), "{}", stderr(&output));
         serde_json::from_str(&stdout(&output)).unwrap()
     }
@@ -80,7 +95,9 @@ impl Work {
             if path.extension().is_some_and(|e| e == "parquet") {
                 let file = std::fs::File::open(&path).unwrap();
                 let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
-                total += parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows() as usize;
+                total += parquet::file::reader::FileReader::metadata(&reader)
+                    .file_metadata()
+                    .num_rows() as usize;
             }
         }
         total
@@ -88,11 +105,21 @@ impl Work {
 }
 
 fn step<'a>(details: &'a Value, name: &str) -> &'a Value {
-    details["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}: {details}"))
+    details["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {details}"))
 }
 
 fn attempts_of<'a>(details: &'a Value, name: &str) -> Vec<&'a Value> {
-    details["attempts"].as_array().unwrap().iter().filter(|a| a["step"] == name).collect()
+    details["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["step"] == name)
+        .collect()
 }
 
 const FLAKY: &str = r#"
@@ -126,9 +153,16 @@ fn a_step_that_fails_twice_is_retried_and_the_run_succeeds(mode: Mode) {
     assert_eq!(report["state"], "succeeded", "{report}");
     let details = work.show(report["run_id"].as_i64().unwrap());
     let attempts = attempts_of(&details, "flaky");
-    let states: Vec<&str> = attempts.iter().map(|a| a["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, vec!["failed", "failed", "succeeded"], "{details}");
-    let first_error = attempts[0]["error"].as_str().unwrap().to_lowercase().replace(' ', "");
+    let first_error = attempts[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace(' ', "");
     assert!(first_error.contains("dividebyzero"), "{details}");
     assert_eq!(step(&details, "flaky")["attempts"], 3);
     assert_eq!(step(&details, "count")["state"], "succeeded");
@@ -153,7 +187,11 @@ fn rerunning_a_date_replaces_its_output_and_other_dates_are_kept() {
         let (output, _) = work.run(Mode::Embedded, &pipeline, &["--ds", ds]);
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    assert_eq!(work.rows("doubled/ds=2026-11-01"), 300, "a re-run must replace, not append");
+    assert_eq!(
+        work.rows("doubled/ds=2026-11-01"),
+        300,
+        "a re-run must replace, not append"
+    );
     assert_eq!(work.rows("doubled/ds=2026-11-02"), 300);
     let visible: Vec<String> = std::fs::read_dir(work.path().join("output/doubled"))
         .unwrap()
@@ -161,7 +199,11 @@ fn rerunning_a_date_replaces_its_output_and_other_dates_are_kept() {
         .collect();
     let mut visible = visible;
     visible.sort();
-    assert_eq!(visible, vec!["ds=2026-11-01", "ds=2026-11-02"], "nothing else is left behind");
+    assert_eq!(
+        visible,
+        vec!["ds=2026-11-01", "ds=2026-11-02"],
+        "nothing else is left behind"
+    );
 }
 
 const SLOW: &str = r#"
@@ -204,15 +246,28 @@ fn a_timed_out_step_has_its_job_cancelled_downstream_skipped_and_resume_complete
     let started = std::time::Instant::now();
     let (output, report) = work.run(Mode::Cluster, &pipeline, &["--ds", "2026-11-01"]);
     assert!(!output.status.success(), "the run must fail");
-    assert!(started.elapsed().as_secs() < 60, "the timeout must stop the step");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the timeout must stop the step"
+    );
     assert_eq!(report["state"], "failed", "{report}");
     let run = report["run_id"].as_i64().unwrap();
     let details = work.show(run);
     assert_eq!(step(&details, "quick")["state"], "succeeded");
     assert_eq!(step(&details, "slow")["state"], "timed_out", "{details}");
-    assert!(step(&details, "slow")["error"].as_str().unwrap().contains("timed out after 3s"), "{details}");
+    assert!(
+        step(&details, "slow")["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 3s"),
+        "{details}"
+    );
     assert_eq!(step(&details, "report")["state"], "skipped");
-    assert!(stderr(&output).contains(&format!("--resume {run}")), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("--resume {run}")),
+        "{}",
+        stderr(&output)
+    );
 
     // The job was cancelled on the scheduler, not abandoned.
     let message = stderr(&output);
@@ -221,20 +276,58 @@ fn a_timed_out_step_has_its_job_cancelled_downstream_skipped_and_resume_complete
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no job was cancelled: {message}"));
-    let status: Value = http_get_json(&format!("{}/api/job/{job}", ember_tests::cluster::shared().http()));
-    assert_ne!(status["status"], "Running", "job {job} still runs after the timeout: {status}");
-    assert!(status["job_status"].as_str().unwrap_or_default().to_lowercase().contains("cancel"), "{status}");
+    let status: Value = http_get_json(&format!(
+        "{}/api/job/{job}",
+        ember_tests::cluster::shared().http()
+    ));
+    assert_ne!(
+        status["status"], "Running",
+        "job {job} still runs after the timeout: {status}"
+    );
+    assert!(
+        status["job_status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("cancel"),
+        "{status}"
+    );
 
     // Fix the step, resume: only the failed and skipped steps run.
-    std::fs::write(&pipeline, std::fs::read_to_string(&pipeline).unwrap().replace(TOO_SLOW, "SELECT n * 10 AS n FROM first").replace("\"3s\"", "\"120s\"")).unwrap();
+    std::fs::write(
+        &pipeline,
+        std::fs::read_to_string(&pipeline)
+            .unwrap()
+            .replace(TOO_SLOW, "SELECT n * 10 AS n FROM first")
+            .replace("\"3s\"", "\"120s\""),
+    )
+    .unwrap();
     let history = work.history();
-    let output = ember(Mode::Cluster, &["run", "--resume", &run.to_string(), "--history", history.to_str().unwrap(), "--output-dir", work.path().join("output").to_str().unwrap(), "--no-progress", "--format", "json"]);
+    let output = ember(
+        Mode::Cluster,
+        &[
+            "run",
+            "--resume",
+            &run.to_string(),
+            "--history",
+            history.to_str().unwrap(),
+            "--output-dir",
+            work.path().join("output").to_str().unwrap(),
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let resumed: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let details = work.show(resumed["run_id"].as_i64().unwrap());
     assert_eq!(details["summary"]["state"], "succeeded");
     assert_eq!(details["resumed_from"], run);
-    assert_eq!(step(&details, "quick")["attempts"], 0, "a succeeded step is kept, not re-run");
+    assert_eq!(
+        step(&details, "quick")["attempts"],
+        0,
+        "a succeeded step is kept, not re-run"
+    );
     assert_eq!(step(&details, "slow")["attempts"], 1);
     assert_eq!(step(&details, "report")["state"], "succeeded");
     assert_eq!(work.rows("second"), 300);
@@ -274,12 +367,26 @@ fn a_run_killed_mid_write_leaves_the_previous_output_intact() {
     let before: Vec<String> = names(&work.path().join("output/big"));
 
     let history = work.history();
-    let mut child = KillOnDrop(std::process::Command::new(ember_jobs::cluster::launch::find_binary("ember").unwrap())
-        .args(["run", pipeline.to_str().unwrap(), "--history", history.to_str().unwrap(), "--output-dir", work.path().join("output").to_str().unwrap(), "--no-progress", "--param", "slow=1", "--ds", "2026-11-01"])
-        .env_remove("EMBER_CLUSTER")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap());
+    let mut child = KillOnDrop(
+        std::process::Command::new(ember_jobs::cluster::launch::find_binary("ember").unwrap())
+            .args([
+                "run",
+                pipeline.to_str().unwrap(),
+                "--history",
+                history.to_str().unwrap(),
+                "--output-dir",
+                work.path().join("output").to_str().unwrap(),
+                "--no-progress",
+                "--param",
+                "slow=1",
+                "--ds",
+                "2026-11-01",
+            ])
+            .env_remove("EMBER_CLUSTER")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Wait until the step runs, then kill the whole process.
     let store = History::open(&history).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -287,17 +394,31 @@ fn a_run_killed_mid_write_leaves_the_previous_output_intact() {
         let runs = store.list_runs(Some("killable"), 1).unwrap();
         if let Some(run) = runs.first()
             && run.state == RunState::Running
-            && store.run(run.id).unwrap().steps.iter().any(|s| s.state == StepState::Running)
+            && store
+                .run(run.id)
+                .unwrap()
+                .steps
+                .iter()
+                .any(|s| s.state == StepState::Running)
         {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the second run never started its step");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second run never started its step"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     // The new output is being written, to a hidden staging directory.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !names(&work.path().join("output")).iter().any(|n| n.starts_with(".big.ember-staging-")) {
-        assert!(std::time::Instant::now() < deadline, "the write never started");
+    while !names(&work.path().join("output"))
+        .iter()
+        .any(|n| n.starts_with(".big.ember-staging-"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -305,12 +426,29 @@ fn a_run_killed_mid_write_leaves_the_previous_output_intact() {
     child.0.wait().unwrap();
 
     assert_eq!(work.rows("big"), 300, "the previous output must be intact");
-    assert_eq!(names(&work.path().join("output/big")), before, "no partial files inside the output");
-    let visible: Vec<String> = names(&work.path().join("output")).into_iter().filter(|n| !n.starts_with('.')).collect();
+    assert_eq!(
+        names(&work.path().join("output/big")),
+        before,
+        "no partial files inside the output"
+    );
+    let visible: Vec<String> = names(&work.path().join("output"))
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect();
     assert_eq!(visible, vec!["big"], "no partial output visible next to it");
 
     // The next look at the history marks the killed run.
-    let output = ember(Mode::Embedded, &["runs", "list", "--history", history.to_str().unwrap(), "--format", "json"]);
+    let output = ember(
+        Mode::Embedded,
+        &[
+            "runs",
+            "list",
+            "--history",
+            history.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
     let runs: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(runs[0]["state"], "killed", "{runs}");
 }
@@ -326,7 +464,10 @@ impl Drop for KillOnDrop {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
     names.sort();
     names
 }
@@ -362,30 +503,64 @@ fn a_changed_or_missing_column_fails_the_contract_naming_it() {
     ]));
     let batch = arrow::array::RecordBatch::try_new(
         schema,
-        vec![Arc::new(arrow::array::StringArray::from(vec!["1"])), Arc::new(arrow::array::StringArray::from(vec!["a"]))],
+        vec![
+            Arc::new(arrow::array::StringArray::from(vec!["1"])),
+            Arc::new(arrow::array::StringArray::from(vec!["a"])),
+        ],
     )
     .unwrap();
     ember_tests::data::write_parquet(&nums.join("part-0.parquet"), &batch);
     let (output, _) = work.run(Mode::Embedded, &pipeline, &["--ds", "2026-11-02"]);
     assert!(!output.status.success());
     let message = stderr(&output);
-    assert!(message.contains("column 'n' of table 'nums' has type Utf8") && message.contains("expected Int64"), "{message}");
+    assert!(
+        message.contains("column 'n' of table 'nums' has type Utf8")
+            && message.contains("expected Int64"),
+        "{message}"
+    );
     assert_eq!(work.rows("copy"), 300, "the previous output is kept");
 
     // A missing column is named too.
-    std::fs::write(&pipeline, CONTRACT.replace("NUMS", &nums.display().to_string()).replace("n = \"Int64\", s = \"string\"", "n = \"string\", s = \"string\", score = \"Float64\"")).unwrap();
+    std::fs::write(
+        &pipeline,
+        CONTRACT
+            .replace("NUMS", &nums.display().to_string())
+            .replace(
+                "n = \"Int64\", s = \"string\"",
+                "n = \"string\", s = \"string\", score = \"Float64\"",
+            ),
+    )
+    .unwrap();
     let (output, _) = work.run(Mode::Embedded, &pipeline, &["--ds", "2026-11-02"]);
     let message = stderr(&output);
-    assert!(message.contains("has no column 'score' (expected Float64"), "{message}");
+    assert!(
+        message.contains("has no column 'score' (expected Float64"),
+        "{message}"
+    );
 }
 
 #[test]
 fn malformed_cyclic_and_dangling_pipelines_are_rejected_before_anything_runs() {
     let work = Work::new();
     let cases = [
-        ("typo", FLAKY.replace("depends_on", "depends_om"), vec!["depends_om", "line 18, column 1"]),
-        ("cycle", FLAKY.replace("name = \"flaky\"\nretries", "name = \"flaky\"\ndepends_on = [\"count\"]\nretries"), vec!["cycle", "flaky -> count -> flaky"]),
-        ("dangling", FLAKY.replace("depends_on = [\"flaky\"]", "depends_on = [\"flakey\"]"), vec!["depends on 'flakey'", "not a step"]),
+        (
+            "typo",
+            FLAKY.replace("depends_on", "depends_om"),
+            vec!["depends_om", "line 18, column 1"],
+        ),
+        (
+            "cycle",
+            FLAKY.replace(
+                "name = \"flaky\"\nretries",
+                "name = \"flaky\"\ndepends_on = [\"count\"]\nretries",
+            ),
+            vec!["cycle", "flaky -> count -> flaky"],
+        ),
+        (
+            "dangling",
+            FLAKY.replace("depends_on = [\"flaky\"]", "depends_on = [\"flakey\"]"),
+            vec!["depends on 'flakey'", "not a step"],
+        ),
     ];
     for (name, text, wanted) in cases {
         let pipeline = work.write_pipeline(name, &text);
@@ -396,7 +571,17 @@ fn malformed_cyclic_and_dangling_pipelines_are_rejected_before_anything_runs() {
             assert!(message.contains(w), "{name}: expected '{w}' in: {message}");
         }
     }
-    let output = ember(Mode::Embedded, &["runs", "list", "--history", work.history().to_str().unwrap(), "--format", "json"]);
+    let output = ember(
+        Mode::Embedded,
+        &[
+            "runs",
+            "list",
+            "--history",
+            work.history().to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(stdout(&output).trim(), "[]", "nothing ran");
     assert!(!work.path().join("output").exists(), "nothing was written");
 }
@@ -407,7 +592,10 @@ fn a_failed_run_calls_the_on_failure_hook_with_the_run_as_json() {
     let alert = work.path().join("alert.json");
     let text = FLAKY.replace("retries = 2", "retries = 0").replacen(
         "name = \"flaky\"\n",
-        &format!("name = \"flaky\"\non_failure = {{ command = \"cat > '{}'\" }}\n", alert.display()),
+        &format!(
+            "name = \"flaky\"\non_failure = {{ command = \"cat > '{}'\" }}\n",
+            alert.display()
+        ),
         1,
     );
     let pipeline = work.write_pipeline("hooked", &text);
@@ -418,7 +606,13 @@ fn a_failed_run_calls_the_on_failure_hook_with_the_run_as_json() {
     assert_eq!(sent["pipeline"], "flaky");
     assert_eq!(sent["ds"], "2026-11-03");
     assert_eq!(sent["run_id"], report["run_id"]);
-    assert!(sent["error"].as_str().unwrap().contains("step 'flaky' failed"), "{sent}");
+    assert!(
+        sent["error"]
+            .as_str()
+            .unwrap()
+            .contains("step 'flaky' failed"),
+        "{sent}"
+    );
 }
 
 #[test]
@@ -426,14 +620,44 @@ fn backfill_runs_every_date_of_the_range() {
     let work = Work::new();
     let pipeline = work.write_pipeline("flaky", &FLAKY.replace("{{ attempt }}", "3"));
     let history = work.history();
-    let output = ember(Mode::Embedded, &["backfill", pipeline.to_str().unwrap(), "--from", "2026-10-30", "--to", "2026-11-01", "--history", history.to_str().unwrap(), "--output-dir", work.path().join("output").to_str().unwrap(), "--no-progress"]);
+    let output = ember(
+        Mode::Embedded,
+        &[
+            "backfill",
+            pipeline.to_str().unwrap(),
+            "--from",
+            "2026-10-30",
+            "--to",
+            "2026-11-01",
+            "--history",
+            history.to_str().unwrap(),
+            "--output-dir",
+            work.path().join("output").to_str().unwrap(),
+            "--no-progress",
+        ],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     for ds in ["2026-10-30", "2026-10-31", "2026-11-01"] {
         assert_eq!(work.rows(&format!("doubled/ds={ds}")), 300);
     }
-    let output = ember(Mode::Embedded, &["runs", "list", "--history", history.to_str().unwrap(), "--format", "json"]);
+    let output = ember(
+        Mode::Embedded,
+        &[
+            "runs",
+            "list",
+            "--history",
+            history.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
     let runs: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    let triggers: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["trigger"].as_str().unwrap()).collect();
+    let triggers: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
     assert_eq!(triggers, vec!["backfill"; 3]);
 }
 
@@ -447,8 +671,13 @@ async fn the_scheduler_runs_due_dates_and_catches_up_after_downtime() {
     );
     let dir = work.path().join("pipelines");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("flaky.toml"), text.replace("NUMS", &work.path().join("nums").display().to_string())).unwrap();
-    let now: Arc<Mutex<DateTime<Utc>>> = Arc::new(Mutex::new("2026-11-20T12:00:00Z".parse().unwrap()));
+    std::fs::write(
+        dir.join("flaky.toml"),
+        text.replace("NUMS", &work.path().join("nums").display().to_string()),
+    )
+    .unwrap();
+    let now: Arc<Mutex<DateTime<Utc>>> =
+        Arc::new(Mutex::new("2026-11-20T12:00:00Z".parse().unwrap()));
     let clock: Clock = {
         let now = Arc::clone(&now);
         Arc::new(move || *now.lock().unwrap())
@@ -460,14 +689,23 @@ async fn the_scheduler_runs_due_dates_and_catches_up_after_downtime() {
         quiet: true,
         ..RunOptions::manual(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
     };
-    let mut scheduler = Scheduler::new(&dir, ClusterTarget::Embedded, Arc::clone(&history), clock, template);
+    let mut scheduler = Scheduler::new(
+        &dir,
+        ClusterTarget::Embedded,
+        Arc::clone(&history),
+        clock,
+        template,
+    );
 
     // First sight: nothing is backfilled.
     assert!(scheduler.tick().await.unwrap().is_empty());
     // 02:00 Berlin = 01:00 UTC; at 01:00:30 on the 21st the run for the 20th is due.
     *now.lock().unwrap() = "2026-11-21T01:00:30Z".parse().unwrap();
     let runs = scheduler.tick().await.unwrap();
-    assert_eq!(runs.iter().map(|r| r.ds.as_str()).collect::<Vec<_>>(), vec!["2026-11-20"]);
+    assert_eq!(
+        runs.iter().map(|r| r.ds.as_str()).collect::<Vec<_>>(),
+        vec!["2026-11-20"]
+    );
     assert!(runs[0].succeeded());
     // Nothing more the same day.
     *now.lock().unwrap() = "2026-11-21T09:00:00Z".parse().unwrap();
@@ -475,11 +713,17 @@ async fn the_scheduler_runs_due_dates_and_catches_up_after_downtime() {
     // Three days of downtime: `catchup = "all"` makes up every missed date, oldest first.
     *now.lock().unwrap() = "2026-11-24T03:00:00Z".parse().unwrap();
     let runs = scheduler.tick().await.unwrap();
-    assert_eq!(runs.iter().map(|r| r.ds.as_str()).collect::<Vec<_>>(), vec!["2026-11-21", "2026-11-22", "2026-11-23"]);
+    assert_eq!(
+        runs.iter().map(|r| r.ds.as_str()).collect::<Vec<_>>(),
+        vec!["2026-11-21", "2026-11-22", "2026-11-23"]
+    );
     let listed = history.list_runs(Some("flaky"), 10).unwrap();
     assert_eq!(listed.len(), 4);
     assert!(listed.iter().all(|r| r.state == RunState::Succeeded));
-    assert_eq!(history.last_scheduled("flaky").unwrap(), Some("2026-11-24T01:00:00Z".parse().unwrap()));
+    assert_eq!(
+        history.last_scheduled("flaky").unwrap(),
+        Some("2026-11-24T01:00:00Z".parse().unwrap())
+    );
 }
 
 /// The churn example end to end on small generated data: embedded and on
@@ -488,7 +732,18 @@ async fn the_scheduler_runs_due_dates_and_catches_up_after_downtime() {
 fn the_churn_pipeline_gives_identical_outputs_embedded_and_on_the_cluster() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("churn");
-    let output = ember(Mode::Embedded, &["demo", "churn", "--dir", dir.to_str().unwrap(), "--customers", "2500", "--generate-only"]);
+    let output = ember(
+        Mode::Embedded,
+        &[
+            "demo",
+            "churn",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--customers",
+            "2500",
+            "--generate-only",
+        ],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let pipeline = dir.join("churn.toml");
     let data = format!("data_dir={}", dir.join("data").display());
@@ -496,21 +751,51 @@ fn the_churn_pipeline_gives_identical_outputs_embedded_and_on_the_cluster() {
     for mode in [Mode::Embedded, Mode::Cluster] {
         let out = work.path().join(format!("out-{mode:?}"));
         let history = work.path().join("history.sqlite");
-        let output = ember(mode, &["run", pipeline.to_str().unwrap(), "--ds", "2026-11-01", "--param", &data, "--param", "rounds=20", "--param", "min_auc=0.6", "--output-dir", out.to_str().unwrap(), "--history", history.to_str().unwrap(), "--no-progress", "--format", "json"]);
+        let output = ember(
+            mode,
+            &[
+                "run",
+                pipeline.to_str().unwrap(),
+                "--ds",
+                "2026-11-01",
+                "--param",
+                &data,
+                "--param",
+                "rounds=20",
+                "--param",
+                "min_auc=0.6",
+                "--output-dir",
+                out.to_str().unwrap(),
+                "--history",
+                history.to_str().unwrap(),
+                "--no-progress",
+                "--format",
+                "json",
+            ],
+        );
         assert!(output.status.success(), "{mode:?}: {}", stderr(&output));
         results.push(out);
     }
-    for table in ["labels/ds=2026-11-01", "train_features", "metrics/ds=2026-11-01", "scores/ds=2026-11-01"] {
+    for table in [
+        "labels/ds=2026-11-01",
+        "train_features",
+        "metrics/ds=2026-11-01",
+        "scores/ds=2026-11-01",
+    ] {
         let a = sorted_rows(&results[0].join(table));
         let b = sorted_rows(&results[1].join(table));
         assert!(!a.is_empty(), "{table} is empty");
         assert_eq!(a, b, "{table} differs between embedded and cluster");
     }
-    let model_a = std::fs::read_to_string(results[0].join("models/train/ds=2026-11-01/model.json")).unwrap();
-    let model_b = std::fs::read_to_string(results[1].join("models/train/ds=2026-11-01/model.json")).unwrap();
+    let model_a =
+        std::fs::read_to_string(results[0].join("models/train/ds=2026-11-01/model.json")).unwrap();
+    let model_b =
+        std::fs::read_to_string(results[1].join("models/train/ds=2026-11-01/model.json")).unwrap();
     let strip = |m: &str| {
         let mut v: Value = serde_json::from_str(m).unwrap();
-        v["learner"]["attributes"].as_object_mut().map(|a| a.remove("ember_version"));
+        v["learner"]["attributes"]
+            .as_object_mut()
+            .map(|a| a.remove("ember_version"));
         v
     };
     assert_eq!(strip(&model_a), strip(&model_b), "the models differ");
@@ -521,10 +806,25 @@ fn sorted_rows(dir: &Path) -> Vec<String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let ctx = datafusion::prelude::SessionContext::new();
-        ctx.register_parquet("t", &format!("{}/", dir.display()), Default::default()).await.unwrap();
-        let batches = ctx.sql("SELECT * FROM t").await.unwrap().collect().await.unwrap();
-        let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
-        let mut lines: Vec<String> = text.lines().filter(|l| l.starts_with('|')).skip(1).map(str::to_string).collect();
+        ctx.register_parquet("t", &format!("{}/", dir.display()), Default::default())
+            .await
+            .unwrap();
+        let batches = ctx
+            .sql("SELECT * FROM t")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .skip(1)
+            .map(str::to_string)
+            .collect();
         lines.sort();
         lines
     })
@@ -563,14 +863,31 @@ fn the_run_level_timeout_cancels_running_steps_and_skips_the_rest() {
     let started = std::time::Instant::now();
     let (output, report) = work.run(Mode::Embedded, &pipeline, &["--ds", "2026-11-01"]);
     assert!(!output.status.success());
-    assert!(started.elapsed().as_secs() < 30, "the run timeout must stop the run");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "the run timeout must stop the run"
+    );
     assert_eq!(report["state"], "timed_out", "{report}");
-    assert!(report["error"].as_str().unwrap().contains("exceeded its timeout of 5s"), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("exceeded its timeout of 5s"),
+        "{report}"
+    );
     let details = work.show(report["run_id"].as_i64().unwrap());
     assert_eq!(step(&details, "slow")["state"], "timed_out", "{details}");
     assert_eq!(step(&details, "after")["state"], "skipped");
-    assert_eq!(step(&details, "independent")["state"], "succeeded", "independent branches run");
-    assert!(stderr(&output).contains("cancelled job"), "{}", stderr(&output));
+    assert_eq!(
+        step(&details, "independent")["state"],
+        "succeeded",
+        "independent branches run"
+    );
+    assert!(
+        stderr(&output).contains("cancelled job"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 const DRIFT: &str = r#"
@@ -619,18 +936,37 @@ fn drift_between_training_and_scoring_rows_fails_the_score_step_naming_the_colum
     let (output, report) = work.run(Mode::Embedded, &pipeline, &["--ds", "2026-11-01"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let details = work.show(report["run_id"].as_i64().unwrap());
-    let psi = details["artifacts"].as_array().unwrap().iter().find(|a| a["name"] == "drift_psi").unwrap();
+    let psi = details["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "drift_psi")
+        .unwrap();
     let values: Value = serde_json::from_str(psi["value"].as_str().unwrap()).unwrap();
     assert_eq!(values[0]["column"], "x");
-    assert!(values[0]["psi"].as_f64().unwrap() < 1e-9, "same rows, no drift: {values}");
+    assert!(
+        values[0]["psi"].as_f64().unwrap() < 1e-9,
+        "same rows, no drift: {values}"
+    );
 
     let before = sorted_rows(&work.path().join("output/scores"));
     // Half the scored rows move past the training range.
-    let (output, _) = work.run(Mode::Embedded, &pipeline, &["--ds", "2026-11-02", "--param", "shift=150"]);
+    let (output, _) = work.run(
+        Mode::Embedded,
+        &pipeline,
+        &["--ds", "2026-11-02", "--param", "shift=150"],
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
-    assert!(message.contains("drift between 'train_set' and 'fresh' above 0.25: PSI x "), "{message}");
-    assert_eq!(sorted_rows(&work.path().join("output/scores")), before, "a failed step leaves the previous output");
+    assert!(
+        message.contains("drift between 'train_set' and 'fresh' above 0.25: PSI x "),
+        "{message}"
+    );
+    assert_eq!(
+        sorted_rows(&work.path().join("output/scores")),
+        before,
+        "a failed step leaves the previous output"
+    );
 }
 
 const CHECKED_OUTPUT: &str = r#"
@@ -659,13 +995,30 @@ fn an_output_that_breaks_its_contract_is_never_published() {
     let before = sorted_rows(&work.path().join("output/doubled"));
     assert_eq!(before.len(), 300);
 
-    let (output, _) = work.run(Mode::Embedded, &pipeline, &["--ds", "2026-11-02", "--param", "factor=3"]);
+    let (output, _) = work.run(
+        Mode::Embedded,
+        &pipeline,
+        &["--ds", "2026-11-02", "--param", "factor=3"],
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
-    assert!(message.contains("300 of 300 rows of table 'doubled' fail `m = 2 * n`; e.g. n="), "{message}");
-    assert_eq!(sorted_rows(&work.path().join("output/doubled")), before, "the checked-out output must not replace the good one");
-    let hidden: Vec<String> = names(&work.path().join("output")).into_iter().filter(|n| n.contains("staging")).collect();
-    assert!(hidden.is_empty(), "the rejected staging output is removed: {hidden:?}");
+    assert!(
+        message.contains("300 of 300 rows of table 'doubled' fail `m = 2 * n`; e.g. n="),
+        "{message}"
+    );
+    assert_eq!(
+        sorted_rows(&work.path().join("output/doubled")),
+        before,
+        "the checked-out output must not replace the good one"
+    );
+    let hidden: Vec<String> = names(&work.path().join("output"))
+        .into_iter()
+        .filter(|n| n.contains("staging"))
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "the rejected staging output is removed: {hidden:?}"
+    );
 }
 
 #[test]
@@ -675,7 +1028,9 @@ fn a_failed_run_posts_the_run_to_the_on_failure_url() {
     let url = format!("http://{}/alerts", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
         let mut request = Vec::new();
         let mut buffer = [0u8; 4096];
         // Read the head, then as many body bytes as Content-Length says.
@@ -686,7 +1041,11 @@ fn a_failed_run_posts_the_run_to_the_on_failure_url() {
             if let Some(end) = text.find("\r\n\r\n") {
                 let length: usize = text
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap_or(0);
                 if request.len() >= end + 4 + length {
                     break;
@@ -696,7 +1055,9 @@ fn a_failed_run_posts_the_run_to_the_on_failure_url() {
                 break;
             }
         }
-        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
         String::from_utf8_lossy(&request).to_string()
     });
     let work = Work::new();
@@ -714,5 +1075,9 @@ fn a_failed_run_posts_the_run_to_the_on_failure_url() {
     let sent: Value = serde_json::from_str(body).unwrap();
     assert_eq!(sent["state"], "failed");
     assert_eq!(sent["run_id"], report["run_id"]);
-    assert!(stderr(&output).contains("on_failure hook ran"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("on_failure hook ran"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -41,11 +41,19 @@ fn features(case: &Case, model: &Model) -> Vec<Arc<Float64Array>> {
 #[test]
 fn every_fixture_scores_exactly_like_its_library() {
     let cases = cases();
-    assert!(cases.len() >= 20, "expected the full fixture set, found {} cases", cases.len());
+    assert!(
+        cases.len() >= 20,
+        "expected the full fixture set, found {} cases",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let model = load(case);
-        assert_eq!(model.num_outputs, case.num_outputs, "{}: outputs", case.name);
+        assert_eq!(
+            model.num_outputs, case.num_outputs,
+            "{}: outputs",
+            case.name
+        );
         let columns = features(case, &model);
         let refs: Vec<&Float64Array> = columns.iter().map(|c| c.as_ref()).collect();
         let expected = read_parquet(&dir().join(&case.expected));
@@ -56,7 +64,10 @@ fn every_fixture_scores_exactly_like_its_library() {
             for (row, want) in want.iter().enumerate() {
                 let got = raw.values[row * k + class];
                 if !bit_equal(got, want.unwrap_or(f64::NAN)) {
-                    failures.push(format!("{} raw_{class} row {row}: ember {got:e}, library {want:?}", case.name));
+                    failures.push(format!(
+                        "{} raw_{class} row {row}: ember {got:e}, library {want:?}",
+                        case.name
+                    ));
                 }
             }
         }
@@ -69,7 +80,11 @@ fn every_fixture_scores_exactly_like_its_library() {
             let classes = classes.as_primitive::<arrow::datatypes::Int64Type>();
             for (row, want) in column_f64(&expected, "pred_0").iter().enumerate() {
                 if Some(classes.value(row) as f64) != *want {
-                    failures.push(format!("{} class row {row}: ember {}, library {want:?}", case.name, classes.value(row)));
+                    failures.push(format!(
+                        "{} class row {row}: ember {}, library {want:?}",
+                        case.name,
+                        classes.value(row)
+                    ));
                 }
             }
             continue;
@@ -77,10 +92,16 @@ fn every_fixture_scores_exactly_like_its_library() {
         let mut predictions = model.raw_scores(&refs).expect("scores");
         model.transform(&mut predictions);
         for class in 0..case.pred_columns {
-            for (row, want) in column_f64(&expected, &format!("pred_{class}")).iter().enumerate() {
+            for (row, want) in column_f64(&expected, &format!("pred_{class}"))
+                .iter()
+                .enumerate()
+            {
                 let got = predictions.values[row * k + class];
                 if !close(got, want.unwrap_or(f64::NAN)) {
-                    failures.push(format!("{} pred_{class} row {row}: ember {got:e}, library {want:?}", case.name));
+                    failures.push(format!(
+                        "{} pred_{class} row {row}: ember {got:e}, library {want:?}",
+                        case.name
+                    ));
                 }
             }
         }
@@ -89,7 +110,12 @@ fn every_fixture_scores_exactly_like_its_library() {
         failures.is_empty(),
         "{} mismatches; first 20:\n{}",
         failures.len(),
-        failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

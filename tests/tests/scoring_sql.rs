@@ -3,18 +3,29 @@
 //! bad calls are planning errors naming the feature or the file.
 
 // Test code: a failed expectation is a test failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::needless_range_loop)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_range_loop
+)]
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use ember_tests::Mode;
-use ember_tests::scoring_fixtures::{Case, bit_equal, cases, close, column_f64, dir, numbered_input, read_parquet};
+use ember_tests::scoring_fixtures::{
+    Case, bit_equal, cases, close, column_f64, dir, numbered_input, read_parquet,
+};
 use ember_tests::sql::{connect, run_on_ember};
 use rstest::rstest;
 
 fn feature_list(case: &Case, schema_columns: &[String]) -> String {
     match &case.feature_names {
-        Some(names) => names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "),
+        Some(names) => names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
         None => schema_columns
             .iter()
             .filter(|c| c.starts_with('f'))
@@ -30,7 +41,13 @@ fn list_values(batches: &[RecordBatch], column: usize) -> Vec<Vec<f64>> {
         .flat_map(|b| {
             let lists = b.column(column).as_list::<i32>().clone();
             (0..lists.len())
-                .map(move |i| lists.value(i).as_primitive::<Float64Type>().values().to_vec())
+                .map(move |i| {
+                    lists
+                        .value(i)
+                        .as_primitive::<Float64Type>()
+                        .values()
+                        .to_vec()
+                })
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -55,7 +72,13 @@ async fn every_fixture_scores_exactly_through_sql(#[case] mode: Mode) {
         let features = feature_list(&case, &columns);
         let model = dir().join(&case.model);
         let model = model.display();
-        let kind = if case.objective == "multi:softmax" { "predict_class" } else if case.num_outputs > 1 { "predict_proba" } else { "predict" };
+        let kind = if case.objective == "multi:softmax" {
+            "predict_class"
+        } else if case.num_outputs > 1 {
+            "predict_proba"
+        } else {
+            "predict"
+        };
         let sql = format!(
             "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{table}/'; \
              SELECT row_id, predict_raw_scores('{model}', {features}) AS raw, {kind}('{model}', {features}) AS p \
@@ -70,29 +93,55 @@ async fn every_fixture_scores_exactly_through_sql(#[case] mode: Mode) {
         let expected = read_parquet(&dir().join(&case.expected));
         let raw = list_values(batches, 1);
         for class in 0..case.num_outputs {
-            for (row, want) in column_f64(&expected, &format!("raw_{class}")).iter().enumerate() {
+            for (row, want) in column_f64(&expected, &format!("raw_{class}"))
+                .iter()
+                .enumerate()
+            {
                 let got = raw[row][class];
                 if !bit_equal(got, want.unwrap_or(f64::NAN)) {
-                    failures.push(format!("{} raw_{class} row {row}: {got:e} vs {want:?}", case.name));
+                    failures.push(format!(
+                        "{} raw_{class} row {row}: {got:e} vs {want:?}",
+                        case.name
+                    ));
                 }
             }
         }
         let predictions: Vec<Vec<f64>> = match kind {
             "predict_class" => batches
                 .iter()
-                .flat_map(|b| b.column(2).as_primitive::<Int64Type>().values().iter().map(|c| vec![*c as f64]).collect::<Vec<_>>())
+                .flat_map(|b| {
+                    b.column(2)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .map(|c| vec![*c as f64])
+                        .collect::<Vec<_>>()
+                })
                 .collect(),
             "predict_proba" => list_values(batches, 2),
             _ => batches
                 .iter()
-                .flat_map(|b| b.column(2).as_primitive::<Float64Type>().values().iter().map(|p| vec![*p]).collect::<Vec<_>>())
+                .flat_map(|b| {
+                    b.column(2)
+                        .as_primitive::<Float64Type>()
+                        .values()
+                        .iter()
+                        .map(|p| vec![*p])
+                        .collect::<Vec<_>>()
+                })
                 .collect(),
         };
         for class in 0..case.pred_columns {
-            for (row, want) in column_f64(&expected, &format!("pred_{class}")).iter().enumerate() {
+            for (row, want) in column_f64(&expected, &format!("pred_{class}"))
+                .iter()
+                .enumerate()
+            {
                 let got = predictions[row][class];
                 if !close(got, want.unwrap_or(f64::NAN)) {
-                    failures.push(format!("{} pred_{class} row {row}: {got:e} vs {want:?}", case.name));
+                    failures.push(format!(
+                        "{} pred_{class} row {row}: {got:e} vs {want:?}",
+                        case.name
+                    ));
                 }
             }
         }
@@ -101,7 +150,12 @@ async fn every_fixture_scores_exactly_through_sql(#[case] mode: Mode) {
         failures.is_empty(),
         "{mode:?}: {} mismatches; first 20:\n{}",
         failures.len(),
-        failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -109,7 +163,9 @@ async fn every_fixture_scores_exactly_through_sql(#[case] mode: Mode) {
 fn named_binary_case() -> Case {
     cases()
         .into_iter()
-        .find(|c| c.library == "xgboost" && c.objective == "binary:logistic" && c.feature_names.is_some())
+        .find(|c| {
+            c.library == "xgboost" && c.objective == "binary:logistic" && c.feature_names.is_some()
+        })
         .expect("a named binary:logistic XGBoost fixture")
 }
 
@@ -167,20 +223,48 @@ async fn bad_scoring_calls_are_planning_errors_naming_the_problem(#[case] mode: 
     let table = numbered_input(&case, tables.path());
     let names = case.feature_names.clone().unwrap_or_default();
     let model = dir().join(&case.model).display().to_string();
-    let create = format!("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/'", table.display());
-    let all = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
-    let but_first = names[1..].iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    let create = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/'",
+        table.display()
+    );
+    let all = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let but_first = names[1..]
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
 
-    let missing = planning_error(mode, &format!("{create}; SELECT predict('{model}', {but_first}) FROM t")).await;
-    assert!(missing.contains(&format!("expects feature '{}'", names[0])), "{missing}");
+    let missing = planning_error(
+        mode,
+        &format!("{create}; SELECT predict('{model}', {but_first}) FROM t"),
+    )
+    .await;
+    assert!(
+        missing.contains(&format!("expects feature '{}'", names[0])),
+        "{missing}"
+    );
 
-    let surplus = planning_error(mode, &format!("{create}; SELECT predict('{model}', {all}, row_id) FROM t")).await;
+    let surplus = planning_error(
+        mode,
+        &format!("{create}; SELECT predict('{model}', {all}, row_id) FROM t"),
+    )
+    .await;
     assert!(surplus.contains("'row_id' is not a feature"), "{surplus}");
 
     let with_text = names
         .iter()
         .enumerate()
-        .map(|(i, n)| if i == 0 { format!("'{n}', 'x'") } else { format!("'{n}', \"{n}\"") })
+        .map(|(i, n)| {
+            if i == 0 {
+                format!("'{n}', 'x'")
+            } else {
+                format!("'{n}', \"{n}\"")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let text = planning_error(
@@ -188,18 +272,46 @@ async fn bad_scoring_calls_are_planning_errors_naming_the_problem(#[case] mode: 
         &format!("{create}; SELECT predict('{model}', named_struct({with_text})) FROM t"),
     )
     .await;
-    assert!(text.contains(&format!("feature '{}'", names[0])) && text.contains("numeric"), "{text}");
+    assert!(
+        text.contains(&format!("feature '{}'", names[0])) && text.contains("numeric"),
+        "{text}"
+    );
 
-    let unnamed = planning_error(mode, &format!("{create}; SELECT predict('{model}', {all}, 1.0) FROM t")).await;
+    let unnamed = planning_error(
+        mode,
+        &format!("{create}; SELECT predict('{model}', {all}, 1.0) FROM t"),
+    )
+    .await;
     assert!(unnamed.contains("has no name"), "{unnamed}");
 
-    let unknown = planning_error(mode, &format!("{create}; SELECT predict('nosuchmodel', {all}) FROM t")).await;
-    assert!(unknown.contains("SET ember.models.nosuchmodel"), "{unknown}");
+    let unknown = planning_error(
+        mode,
+        &format!("{create}; SELECT predict('nosuchmodel', {all}) FROM t"),
+    )
+    .await;
+    assert!(
+        unknown.contains("SET ember.models.nosuchmodel"),
+        "{unknown}"
+    );
 
-    let missing_file = planning_error(mode, &format!("{create}; SELECT predict('/no/such/model.json', {all}) FROM t")).await;
-    assert!(missing_file.contains("/no/such/model.json"), "{missing_file}");
+    let missing_file = planning_error(
+        mode,
+        &format!("{create}; SELECT predict('/no/such/model.json', {all}) FROM t"),
+    )
+    .await;
+    assert!(
+        missing_file.contains("/no/such/model.json"),
+        "{missing_file}"
+    );
 
     let corrupt = dir().join("corrupt/truncated.json").display().to_string();
-    let broken = planning_error(mode, &format!("{create}; SELECT predict('{corrupt}', {all}) FROM t")).await;
-    assert!(broken.contains("truncated.json") && broken.contains("malformed"), "{broken}");
+    let broken = planning_error(
+        mode,
+        &format!("{create}; SELECT predict('{corrupt}', {all}) FROM t"),
+    )
+    .await;
+    assert!(
+        broken.contains("truncated.json") && broken.contains("malformed"),
+        "{broken}"
+    );
 }

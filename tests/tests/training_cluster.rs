@@ -14,13 +14,30 @@ use ember_tests::training_fixtures::{dir, model_without_version, split_input};
 use ember_udfs::scoring::model::ember_linear::LinearModelFile;
 
 fn train(mode: Mode, input: &std::path::Path, out: &std::path::Path, extra: &[&str]) {
-    let mut args = vec!["train", "--input", input.to_str().unwrap(), "--label", "y", "--model-out", out.to_str().unwrap(), "--no-progress"];
+    let mut args = vec![
+        "train",
+        "--input",
+        input.to_str().unwrap(),
+        "--label",
+        "y",
+        "--model-out",
+        out.to_str().unwrap(),
+        "--no-progress",
+    ];
     args.extend_from_slice(extra);
     let output = ember(mode, &args);
-    assert!(output.status.success(), "ember train ({mode:?}) failed: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "ember train ({mode:?}) failed: {}",
+        stderr(&output)
+    );
     let message = stderr(&output);
     assert!(message.contains("trained"), "{message}");
-    let expected_engine = if mode == Mode::Cluster { "on df://" } else { "on embedded" };
+    let expected_engine = if mode == Mode::Cluster {
+        "on df://"
+    } else {
+        "on embedded"
+    };
     assert!(message.contains(expected_engine), "{message}");
 }
 
@@ -35,11 +52,20 @@ fn gbdt_trained_on_the_cluster_is_bit_identical_to_embedded() {
     train(Mode::Cluster, &input, &cluster, &params);
     let a = model_without_version(&embedded);
     let b = model_without_version(&cluster);
-    assert_eq!(a["learner"]["gradient_booster"]["model"]["trees"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        a["learner"]["gradient_booster"]["model"]["trees"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
     assert!(a == b, "the cluster trained different trees than embedded");
     // The work directory is cleaned up.
-    let leftovers: Vec<_> = std::fs::read_dir(work.path()).unwrap().filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".ember-train-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".ember-train-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -52,11 +78,21 @@ fn logistic_and_linear_on_the_cluster_match_embedded() {
         let cluster = work.path().join(format!("{kind}-cluster.json"));
         train(Mode::Embedded, &input, &embedded, &["--model", kind]);
         train(Mode::Cluster, &input, &cluster, &["--model", kind]);
-        let read = |p: &std::path::Path| -> LinearModelFile { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+        let read = |p: &std::path::Path| -> LinearModelFile {
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
         let (a, b) = (read(&embedded), read(&cluster));
         assert_eq!(a.feature_names, b.feature_names);
-        for (x, y) in a.coefficients.iter().chain([&a.intercept]).zip(b.coefficients.iter().chain([&b.intercept])) {
-            assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{kind}: {x} vs {y}");
+        for (x, y) in a
+            .coefficients
+            .iter()
+            .chain([&a.intercept])
+            .zip(b.coefficients.iter().chain([&b.intercept]))
+        {
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                "{kind}: {x} vs {y}"
+            );
         }
     }
 }
@@ -80,7 +116,10 @@ async fn per_group_training_on_the_cluster_matches_embedded() {
         let mut rows = Vec::new();
         for batch in &batches {
             for r in 0..batch.num_rows() {
-                rows.push((batch.column(1).as_string::<i32>().value(r).to_string(), batch.column(2).as_string::<i32>().value(r).to_string()));
+                rows.push((
+                    batch.column(1).as_string::<i32>().value(r).to_string(),
+                    batch.column(2).as_string::<i32>().value(r).to_string(),
+                ));
             }
         }
         results.push(rows);
@@ -101,13 +140,32 @@ fn train_errors_name_the_problem_and_keep_the_previous_model() {
     let out_arg = out.to_str().unwrap();
     let cases: [(&[&str], &str); 5] = [
         (&["--label", "nope"], "no label column 'nope'"),
-        (&["--label", "y", "--features", "f0,missing"], "no column 'missing'"),
-        (&["--label", "y", "--param", "max_depth=0"], "parameter 'max_depth'"),
-        (&["--label", "y", "--param", "objective=multi:softprob"], "parameter 'objective'"),
-        (&["--label", "f6", "--param", "objective=binary:logistic"], "needs 0/1 labels"),
+        (
+            &["--label", "y", "--features", "f0,missing"],
+            "no column 'missing'",
+        ),
+        (
+            &["--label", "y", "--param", "max_depth=0"],
+            "parameter 'max_depth'",
+        ),
+        (
+            &["--label", "y", "--param", "objective=multi:softprob"],
+            "parameter 'objective'",
+        ),
+        (
+            &["--label", "f6", "--param", "objective=binary:logistic"],
+            "needs 0/1 labels",
+        ),
     ];
     for (extra, wanted) in cases {
-        let mut args = vec!["train", "--input", input, "--model-out", out_arg, "--no-progress"];
+        let mut args = vec![
+            "train",
+            "--input",
+            input,
+            "--model-out",
+            out_arg,
+            "--no-progress",
+        ];
         args.extend_from_slice(extra);
         let output = ember(Mode::Embedded, &args);
         let message = stderr(&output);

@@ -25,7 +25,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
     fn below(&mut self, n: usize) -> usize {
@@ -78,16 +81,42 @@ fn lightgbm_text(trees: usize, depth: u32, rng: &mut Lcg) -> String {
     let join = |v: Vec<String>| v.join(" ");
     for t in 0..trees {
         // Heap layout: node i has children 2i+1, 2i+2; indices >= internal are leaves.
-        let child = |c: usize| if c < internal { c as i64 } else { !((c - internal) as i64) };
+        let child = |c: usize| {
+            if c < internal {
+                c as i64
+            } else {
+                !((c - internal) as i64)
+            }
+        };
         let _ = write!(
             text,
             "Tree={t}\nnum_leaves={leaves}\nnum_cat=0\nsplit_feature={}\nthreshold={}\ndecision_type={}\nleft_child={}\nright_child={}\nleaf_value={}\nshrinkage=1\n\n\n",
-            join((0..internal).map(|_| rng.below(FEATURES).to_string()).collect()),
-            join((0..internal).map(|_| format!("{:.17}", rng.next())).collect()),
+            join(
+                (0..internal)
+                    .map(|_| rng.below(FEATURES).to_string())
+                    .collect()
+            ),
+            join(
+                (0..internal)
+                    .map(|_| format!("{:.17}", rng.next()))
+                    .collect()
+            ),
             join((0..internal).map(|_| "10".to_string()).collect()),
-            join((0..internal).map(|i| child(2 * i + 1).to_string()).collect()),
-            join((0..internal).map(|i| child(2 * i + 2).to_string()).collect()),
-            join((0..leaves).map(|_| format!("{:.17}", (rng.next() - 0.5) * 0.1)).collect()),
+            join(
+                (0..internal)
+                    .map(|i| child(2 * i + 1).to_string())
+                    .collect()
+            ),
+            join(
+                (0..internal)
+                    .map(|i| child(2 * i + 2).to_string())
+                    .collect()
+            ),
+            join(
+                (0..leaves)
+                    .map(|_| format!("{:.17}", (rng.next() - 0.5) * 0.1))
+                    .collect()
+            ),
         );
     }
     text.push_str("end of trees\n");
@@ -117,10 +146,12 @@ fn ember_linear_json(rng: &mut Lcg) -> String {
 
 fn rows(rng: &mut Lcg) -> Vec<Float64Array> {
     (0..FEATURES)
-        .map(|_| Float64Array::from_iter((0..ROWS).map(|_| {
-            let v = rng.next();
-            (rng.next() >= 0.01).then_some(v)
-        })))
+        .map(|_| {
+            Float64Array::from_iter((0..ROWS).map(|_| {
+                let v = rng.next();
+                (rng.next() >= 0.01).then_some(v)
+            }))
+        })
         .collect()
 }
 
@@ -129,10 +160,22 @@ fn bench(c: &mut Criterion) {
     let data = rows(&mut rng);
     let columns: Vec<&Float64Array> = data.iter().collect();
     let models = [
-        ("xgboost_gbtree_100_trees_depth_6", xgboost_json(100, 6, &mut rng)),
-        ("xgboost_gbtree_500_trees_depth_8", xgboost_json(500, 8, &mut rng)),
-        ("lightgbm_100_trees_depth_6", lightgbm_text(100, 6, &mut rng)),
-        ("lightgbm_500_trees_depth_8", lightgbm_text(500, 8, &mut rng)),
+        (
+            "xgboost_gbtree_100_trees_depth_6",
+            xgboost_json(100, 6, &mut rng),
+        ),
+        (
+            "xgboost_gbtree_500_trees_depth_8",
+            xgboost_json(500, 8, &mut rng),
+        ),
+        (
+            "lightgbm_100_trees_depth_6",
+            lightgbm_text(100, 6, &mut rng),
+        ),
+        (
+            "lightgbm_500_trees_depth_8",
+            lightgbm_text(500, 8, &mut rng),
+        ),
         ("xgboost_gblinear", gblinear_json(&mut rng)),
         ("ember_linear", ember_linear_json(&mut rng)),
     ];
@@ -148,14 +191,12 @@ fn bench(c: &mut Criterion) {
             }
         };
         group.bench_function(*name, |b| {
-            b.iter(|| {
-                match model.raw_scores(black_box(&columns)) {
-                    Ok(mut scores) => {
-                        model.transform(&mut scores);
-                        black_box(scores.values.len())
-                    }
-                    Err(_) => 0,
+            b.iter(|| match model.raw_scores(black_box(&columns)) {
+                Ok(mut scores) => {
+                    model.transform(&mut scores);
+                    black_box(scores.values.len())
                 }
+                Err(_) => 0,
             })
         });
     }

@@ -24,7 +24,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -33,17 +36,27 @@ fn bench_histogram(c: &mut Criterion) {
     const ROWS: usize = 1 << 16;
     const FEATURES: usize = 20;
     let mut rng = Lcg(1);
-    let bins: Vec<Vec<u16>> = (0..FEATURES).map(|_| (0..ROWS).map(|_| (rng.next() * 256.0) as u16).collect()).collect();
+    let bins: Vec<Vec<u16>> = (0..FEATURES)
+        .map(|_| (0..ROWS).map(|_| (rng.next() * 256.0) as u16).collect())
+        .collect();
     let views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
     let mut selected = SelectedRows::default();
     for row in 0..ROWS {
         let slot = (rng.next() * 8.0) as u32;
-        let grad = Quantiser { scale_log2: 40 }.row_gradient(Objective::BinaryLogistic, rng.next() * 4.0 - 2.0, (rng.next() > 0.5) as u8 as f64);
+        let grad = Quantiser { scale_log2: 40 }.row_gradient(
+            Objective::BinaryLogistic,
+            rng.next() * 4.0 - 2.0,
+            (rng.next() > 0.5) as u8 as f64,
+        );
         if slot < 4 {
             selected.push(row, slot, grad);
         }
     }
-    let shape = HistShape { slots: 4, features: FEATURES, stride: 257 };
+    let shape = HistShape {
+        slots: 4,
+        features: FEATURES,
+        stride: 257,
+    };
     let mut group = c.benchmark_group("histogram");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("64Ki_rows_20_features_4_nodes", |b| {
@@ -60,20 +73,43 @@ fn bench_histogram(c: &mut Criterion) {
     let node = &hist[..FEATURES * 257];
     let mut total = GradPair::default();
     node[..257].iter().for_each(|p| total.add(*p));
-    let cuts: Vec<Vec<f32>> = (0..FEATURES).map(|_| (1..256).map(|v| v as f32).collect()).collect();
+    let cuts: Vec<Vec<f32>> = (0..FEATURES)
+        .map(|_| (1..256).map(|v| v as f32).collect())
+        .collect();
     let params = GbdtParams::default();
-    c.bench_function("best_split/20_features_256_bins", |b| b.iter(|| black_box(best_split(Quantiser { scale_log2: 40 }, node, 257, total, &cuts, &params))));
+    c.bench_function("best_split/20_features_256_bins", |b| {
+        b.iter(|| {
+            black_box(best_split(
+                Quantiser { scale_log2: 40 },
+                node,
+                257,
+                total,
+                &cuts,
+                &params,
+            ))
+        })
+    });
 }
 
 fn bench_group(c: &mut Criterion) {
     const ROWS: usize = 1000;
     let mut rng = Lcg(7);
-    let columns: Vec<Vec<f64>> = (0..10).map(|_| (0..ROWS).map(|_| rng.next() * 2.0 - 1.0).collect()).collect();
-    let labels: Vec<f64> = (0..ROWS).map(|r| ((columns[0][r] * 3.0).sin() + columns[1][r] + rng.next() - 0.5 > 0.0) as u8 as f64).collect();
+    let columns: Vec<Vec<f64>> = (0..10)
+        .map(|_| (0..ROWS).map(|_| rng.next() * 2.0 - 1.0).collect())
+        .collect();
+    let labels: Vec<f64> = (0..ROWS)
+        .map(|r| {
+            ((columns[0][r] * 3.0).sin() + columns[1][r] + rng.next() - 0.5 > 0.0) as u8 as f64
+        })
+        .collect();
     let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
     let params = GbdtParams::default();
     c.bench_function("group/1000_rows_10_features_100_rounds", |b| {
-        b.iter(|| black_box(train_in_memory("bench", "y", &params, &columns, &labels, &names)))
+        b.iter(|| {
+            black_box(train_in_memory(
+                "bench", "y", &params, &columns, &labels, &names,
+            ))
+        })
     });
 }
 

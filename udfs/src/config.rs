@@ -185,7 +185,12 @@ mod tests {
             .unwrap();
         let ember = EmberConfig::from_options(config.options());
         assert_eq!(ember.models.get("churn"), Some("s3://models/churn.json"));
-        let keys: Vec<String> = config.options().entries().into_iter().map(|e| e.key).collect();
+        let keys: Vec<String> = config
+            .options()
+            .entries()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
         assert!(keys.contains(&"ember.models.churn".to_string()), "{keys:?}");
         let err = config
             .options_mut()

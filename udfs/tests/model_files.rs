@@ -34,11 +34,17 @@ fn truncated_files_are_malformed_and_named() {
 #[test]
 fn unknown_boosters_and_objectives_are_named() {
     let err = load_error("unknown_booster.json");
-    assert!(err.contains("booster 'gbfoo'") && err.contains("does not support"), "{err}");
+    assert!(
+        err.contains("booster 'gbfoo'") && err.contains("does not support"),
+        "{err}"
+    );
     let err = load_error("unknown_objective.json");
     assert!(err.contains("objective 'reg:madeup'"), "{err}");
     let err = load_error("unknown_objective.txt");
-    assert!(err.contains("unknown_objective.txt") && err.contains("objective"), "{err}");
+    assert!(
+        err.contains("unknown_objective.txt") && err.contains("objective"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -51,7 +57,10 @@ fn multi_target_trees_are_refused() {
 fn empty_and_foreign_files_are_unknown_formats() {
     for bytes in [&b""[..], b"   ", b"PAR1\x00\x00", b"<html>"] {
         let err = Model::from_bytes("x.bin", bytes).unwrap_err().to_string();
-        assert!(err.contains("x.bin") && err.contains("not an XGBoost"), "{err}");
+        assert!(
+            err.contains("x.bin") && err.contains("not an XGBoost"),
+            "{err}"
+        );
     }
 }
 
@@ -62,10 +71,9 @@ fn seeds() -> &'static [Vec<u8>] {
 }
 
 fn read_seeds() -> Vec<Vec<u8>> {
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(fixtures().join("manifest.json")).expect("manifest"),
-    )
-    .expect("manifest json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join("manifest.json")).expect("manifest"))
+            .expect("manifest json");
     let mut wanted = vec![".json", ".ubj", ".txt"];
     let mut seeds = Vec::new();
     for case in manifest.as_array().into_iter().flatten() {
@@ -77,7 +85,11 @@ fn read_seeds() -> Vec<Vec<u8>> {
             seeds.push(std::fs::read(fixtures().join(model)).expect("model"));
         }
     }
-    assert_eq!(seeds.len(), 3, "need a JSON, a UBJSON and a text model among the fixtures");
+    assert_eq!(
+        seeds.len(),
+        3,
+        "need a JSON, a UBJSON and a text model among the fixtures"
+    );
     seeds
 }
 
@@ -93,7 +105,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         any::<usize>().prop_map(Mutation::Truncate),
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8)).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(i, b)| Mutation::Insert(i, b)),
         (any::<usize>(), 1usize..64).prop_map(|(i, n)| Mutation::Delete(i, n)),
     ]
 }
@@ -130,10 +143,12 @@ fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 fn score_some_rows(model: &Model) {
     let values = [0.0, -1.0, 1.5, f64::NAN, 1e-40, 3.0, 1e30];
     let columns: Vec<Float64Array> = (0..model.num_features)
-        .map(|f| Float64Array::from_iter((0..values.len()).map(|r| {
-            let v = values[(r + f) % values.len()];
-            (r % 5 != 4).then_some(v)
-        })))
+        .map(|f| {
+            Float64Array::from_iter((0..values.len()).map(|r| {
+                let v = values[(r + f) % values.len()];
+                (r % 5 != 4).then_some(v)
+            }))
+        })
         .collect();
     let refs: Vec<&Float64Array> = columns.iter().collect();
     if let Ok(mut scores) = model.raw_scores(&refs) {

@@ -27,7 +27,9 @@ fn expected(name: &str) -> Value {
 }
 
 async fn context() -> SessionContext {
-    let ctx = SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_target_partitions(3));
+    let ctx = SessionContext::new_with_config(
+        datafusion::prelude::SessionConfig::new().with_target_partitions(3),
+    );
     for f in ember_udfs::all_scalar_functions() {
         ctx.register_udf(f.as_ref().clone());
     }
@@ -36,7 +38,9 @@ async fn context() -> SessionContext {
     }
     for name in ["regression", "classification", "gbdt_train", "gbdt_test"] {
         let path = fixtures().join(format!("{name}.parquet"));
-        ctx.register_parquet(name, path.to_str().unwrap(), Default::default()).await.unwrap();
+        ctx.register_parquet(name, path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
     }
     ctx
 }
@@ -53,14 +57,22 @@ async fn one_text(ctx: &SessionContext, sql: &str) -> Result<String, String> {
 }
 
 fn f64s(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
 }
 
 fn assert_relative(actual: &[f64], expected: &[f64], tolerance: f64, what: &str) {
     assert_eq!(actual.len(), expected.len(), "{what}");
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
         let error = (a - e).abs() / e.abs().max(1e-3);
-        assert!(error <= tolerance, "{what}[{i}]: {a} vs {e} (relative error {error:e})");
+        assert!(
+            error <= tolerance,
+            "{what}[{i}]: {a} vs {e} (relative error {error:e})"
+        );
     }
 }
 
@@ -69,11 +81,26 @@ async fn linear_and_ridge_match_numpy_and_scikit_learn() {
     let ctx = context().await;
     let reference = expected("regression.expected.json");
     for (params, key) in [("", "least_squares"), (", 'l2=2.5'", "ridge_alpha_2_5")] {
-        let text = one_text(&ctx, &format!("SELECT train_linear(y, x0, x1, x2, x3, x4{params}) FROM regression")).await.unwrap();
+        let text = one_text(
+            &ctx,
+            &format!("SELECT train_linear(y, x0, x1, x2, x3, x4{params}) FROM regression"),
+        )
+        .await
+        .unwrap();
         let model: LinearModelFile = serde_json::from_str(&text).unwrap();
         assert_eq!(model.feature_names, vec!["x0", "x1", "x2", "x3", "x4"]);
-        assert_relative(&model.coefficients, &f64s(&reference[key]["coefficients"]), 1e-6, key);
-        assert_relative(&[model.intercept], &[reference[key]["intercept"].as_f64().unwrap()], 1e-6, key);
+        assert_relative(
+            &model.coefficients,
+            &f64s(&reference[key]["coefficients"]),
+            1e-6,
+            key,
+        );
+        assert_relative(
+            &[model.intercept],
+            &[reference[key]["intercept"].as_f64().unwrap()],
+            1e-6,
+            key,
+        );
     }
 }
 
@@ -81,7 +108,12 @@ async fn linear_and_ridge_match_numpy_and_scikit_learn() {
 async fn logistic_matches_scikit_learn_newton_cholesky() {
     let ctx = context().await;
     let reference = expected("classification.expected.json");
-    let text = one_text(&ctx, "SELECT train_logistic(y, x0, x1, x2, x3) FROM classification").await.unwrap();
+    let text = one_text(
+        &ctx,
+        "SELECT train_logistic(y, x0, x1, x2, x3) FROM classification",
+    )
+    .await
+    .unwrap();
     let model: LinearModelFile = serde_json::from_str(&text).unwrap();
     assert_eq!(model.objective, "binary:logistic");
     let mut actual = vec![model.intercept];
@@ -95,19 +127,32 @@ async fn logistic_matches_scikit_learn_newton_cholesky() {
 
 /// The committed model without the build's version stamp.
 fn without_version(mut model: Value) -> Value {
-    model["learner"]["attributes"].as_object_mut().unwrap().remove("ember_version");
+    model["learner"]["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ember_version");
     model
 }
 
 #[tokio::test]
 async fn gbdt_in_sql_trains_the_committed_model_bit_for_bit() {
     let ctx = context().await;
-    let text = one_text(&ctx, "SELECT train_gbdt(y, f0, f1, f2, f3, f4, f5, f6, f7) FROM gbdt_train").await.unwrap();
+    let text = one_text(
+        &ctx,
+        "SELECT train_gbdt(y, f0, f1, f2, f3, f4, f5, f6, f7) FROM gbdt_train",
+    )
+    .await
+    .unwrap();
     let trained: Value = serde_json::from_str(&text).unwrap();
-    let committed: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("gbdt_ember.json")).unwrap()).unwrap();
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("gbdt_ember.json")).unwrap())
+            .unwrap();
     // The committed file was written by `ember train` (the distributed
     // driver); the aggregate trains in memory. Same rows, same trees.
-    assert!(without_version(trained) == without_version(committed), "train_gbdt differs from the committed gbdt_ember.json");
+    assert!(
+        without_version(trained) == without_version(committed),
+        "train_gbdt differs from the committed gbdt_ember.json"
+    );
 }
 
 /// Area under the ROC curve (ties get average ranks).
@@ -129,7 +174,12 @@ fn auc(labels: &[f64], scores: &[f64]) -> f64 {
     }
     let positives = labels.iter().filter(|y| **y == 1.0).count() as f64;
     let negatives = labels.len() as f64 - positives;
-    let rank_sum: f64 = labels.iter().zip(&ranks).filter(|(y, _)| **y == 1.0).map(|(_, r)| r).sum();
+    let rank_sum: f64 = labels
+        .iter()
+        .zip(&ranks)
+        .filter(|(y, _)| **y == 1.0)
+        .map(|(_, r)| r)
+        .sum();
     (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
 }
 
@@ -146,14 +196,31 @@ async fn gbdt_scores_like_xgboost_and_matches_its_auc() {
     )
     .await
     .unwrap();
-    let column = |i: usize| -> Vec<f64> { batches.iter().flat_map(|b| b.column(i).as_primitive::<Float64Type>().values().to_vec()).collect() };
+    let column = |i: usize| -> Vec<f64> {
+        batches
+            .iter()
+            .flat_map(|b| b.column(i).as_primitive::<Float64Type>().values().to_vec())
+            .collect()
+    };
     let (labels, predictions, margins) = (column(0), column(1), column(2));
 
-    let file = std::fs::File::open(fixtures().join("gbdt_ember.xgboost_predictions.parquet")).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let file =
+        std::fs::File::open(fixtures().join("gbdt_ember.xgboost_predictions.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
     let xgb: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     let xgb_column = |name: &str| -> Vec<f32> {
-        xgb.iter().flat_map(|b| b.column_by_name(name).unwrap().as_primitive::<Float32Type>().values().to_vec()).collect()
+        xgb.iter()
+            .flat_map(|b| {
+                b.column_by_name(name)
+                    .unwrap()
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
     };
     let (xgb_pred, xgb_margin) = (xgb_column("pred"), xgb_column("margin"));
     assert_eq!(predictions.len(), xgb_pred.len());
@@ -164,12 +231,18 @@ async fn gbdt_scores_like_xgboost_and_matches_its_auc() {
         .zip(margins.iter().zip(&xgb_margin))
         .filter(|((p, xp), (m, xm))| (**p as f32) != **xp || (**m as f32) != **xm)
         .count();
-    assert_eq!(mismatches, 0, "predictions differing from xgboost's on Ember's model");
+    assert_eq!(
+        mismatches, 0,
+        "predictions differing from xgboost's on Ember's model"
+    );
 
     let reference = expected("gbdt.expected.json");
     let xgboost_auc = reference["xgboost_hist_test_auc"].as_f64().unwrap();
     let ember_auc = auc(&labels, &predictions);
-    assert!((ember_auc - xgboost_auc).abs() <= 0.005, "held-out AUC {ember_auc} vs xgboost hist {xgboost_auc}");
+    assert!(
+        (ember_auc - xgboost_auc).abs() <= 0.005,
+        "held-out AUC {ember_auc} vs xgboost hist {xgboost_auc}"
+    );
     assert!(ember_auc > 0.85, "{ember_auc}");
 }
 
@@ -194,10 +267,21 @@ async fn per_group_models_equal_models_of_each_group_alone() {
         )
         .await
         .unwrap();
-        assert_eq!(batch.column(1).as_string::<i32>().value(row), alone[0].column(0).as_string::<i32>().value(0), "gbdt of group {s}");
-        let grouped_linear: LinearModelFile = serde_json::from_str(batch.column(2).as_string::<i32>().value(row)).unwrap();
-        let alone_linear: LinearModelFile = serde_json::from_str(alone[0].column(1).as_string::<i32>().value(0)).unwrap();
-        assert_relative(&grouped_linear.coefficients, &alone_linear.coefficients, 1e-9, s);
+        assert_eq!(
+            batch.column(1).as_string::<i32>().value(row),
+            alone[0].column(0).as_string::<i32>().value(0),
+            "gbdt of group {s}"
+        );
+        let grouped_linear: LinearModelFile =
+            serde_json::from_str(batch.column(2).as_string::<i32>().value(row)).unwrap();
+        let alone_linear: LinearModelFile =
+            serde_json::from_str(alone[0].column(1).as_string::<i32>().value(0)).unwrap();
+        assert_relative(
+            &grouped_linear.coefficients,
+            &alone_linear.coefficients,
+            1e-9,
+            s,
+        );
     }
 }
 
@@ -212,31 +296,86 @@ async fn error_of(ctx: &SessionContext, sql: &str) -> String {
 async fn bad_input_is_a_clear_error() {
     let ctx = context().await;
     let cases = [
-        ("SELECT train_gbdt(CAST(NULL AS DOUBLE), f0) FROM gbdt_train", "null in every row"),
-        ("SELECT train_linear(y, x0, x0 * 0 + 2) FROM regression", "constant or a linear combination"),
-        ("SELECT train_gbdt(y, f0) FROM gbdt_train WHERE f0 > 1000", "no rows to train on"),
-        ("SELECT train_gbdt(y, 'text') FROM gbdt_train", "must be numeric"),
-        ("SELECT train_gbdt(y, f0, CAST(f0 AS VARCHAR), f1) FROM gbdt_train", "feature argument 2 has type Utf8"),
-        ("SELECT train_gbdt(CASE WHEN f0 > 0 THEN 'NaN'::double ELSE y END, f1) FROM gbdt_train", "labels must be finite"),
-        ("SELECT train_gbdt(y, f0, 'max_depth=-1') FROM gbdt_train", "parameter 'max_depth'"),
-        ("SELECT train_gbdt(y, f0, '{\"objective\": \"rank:pairwise\"}') FROM gbdt_train", "parameter 'objective'"),
-        ("SELECT train_gbdt(y, f0, 'max_dpeth=3') FROM gbdt_train", "'max_dpeth' is unknown"),
-        ("SELECT train_gbdt(f6, f0, 'objective=binary:logistic') FROM gbdt_train", "needs 0/1 labels"),
-        ("SELECT train_logistic(f6, f0) FROM gbdt_train", "needs labels 0 or 1"),
-        ("SELECT train_logistic(y, f2) FROM gbdt_train", "feature 'f2'"),
+        (
+            "SELECT train_gbdt(CAST(NULL AS DOUBLE), f0) FROM gbdt_train",
+            "null in every row",
+        ),
+        (
+            "SELECT train_linear(y, x0, x0 * 0 + 2) FROM regression",
+            "constant or a linear combination",
+        ),
+        (
+            "SELECT train_gbdt(y, f0) FROM gbdt_train WHERE f0 > 1000",
+            "no rows to train on",
+        ),
+        (
+            "SELECT train_gbdt(y, 'text') FROM gbdt_train",
+            "must be numeric",
+        ),
+        (
+            "SELECT train_gbdt(y, f0, CAST(f0 AS VARCHAR), f1) FROM gbdt_train",
+            "feature argument 2 has type Utf8",
+        ),
+        (
+            "SELECT train_gbdt(CASE WHEN f0 > 0 THEN 'NaN'::double ELSE y END, f1) FROM gbdt_train",
+            "labels must be finite",
+        ),
+        (
+            "SELECT train_gbdt(y, f0, 'max_depth=-1') FROM gbdt_train",
+            "parameter 'max_depth'",
+        ),
+        (
+            "SELECT train_gbdt(y, f0, '{\"objective\": \"rank:pairwise\"}') FROM gbdt_train",
+            "parameter 'objective'",
+        ),
+        (
+            "SELECT train_gbdt(y, f0, 'max_dpeth=3') FROM gbdt_train",
+            "'max_dpeth' is unknown",
+        ),
+        (
+            "SELECT train_gbdt(f6, f0, 'objective=binary:logistic') FROM gbdt_train",
+            "needs 0/1 labels",
+        ),
+        (
+            "SELECT train_logistic(f6, f0) FROM gbdt_train",
+            "needs labels 0 or 1",
+        ),
+        (
+            "SELECT train_logistic(y, f2) FROM gbdt_train",
+            "feature 'f2'",
+        ),
         ("SELECT train_linear(y, f2) FROM gbdt_train", "feature 'f2'"),
     ];
     for (sql, wanted) in cases {
         let error = error_of(&ctx, sql).await;
-        assert!(error.contains(wanted), "{sql}\n  error: {error}\n  wanted: {wanted}");
+        assert!(
+            error.contains(wanted),
+            "{sql}\n  error: {error}\n  wanted: {wanted}"
+        );
     }
     // A constant feature is not an error for trees: it is never split on.
-    let text = one_text(&ctx, "SELECT train_gbdt(y, f0 * 0 + 1, f1, 'num_boost_round=3') FROM gbdt_train").await.unwrap();
+    let text = one_text(
+        &ctx,
+        "SELECT train_gbdt(y, f0 * 0 + 1, f1, 'num_boost_round=3') FROM gbdt_train",
+    )
+    .await
+    .unwrap();
     let model: Value = serde_json::from_str(&text).unwrap();
-    let trees = model["learner"]["gradient_booster"]["model"]["trees"].as_array().unwrap();
+    let trees = model["learner"]["gradient_booster"]["model"]["trees"]
+        .as_array()
+        .unwrap();
     for tree in trees {
-        let splits: Vec<i64> = tree["split_indices"].as_array().unwrap().iter().zip(tree["left_children"].as_array().unwrap())
-            .filter(|(_, l)| l.as_i64() != Some(-1)).map(|(f, _)| f.as_i64().unwrap()).collect();
-        assert!(!splits.is_empty() && splits.iter().all(|f| *f == 1), "{splits:?}");
+        let splits: Vec<i64> = tree["split_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(tree["left_children"].as_array().unwrap())
+            .filter(|(_, l)| l.as_i64() != Some(-1))
+            .map(|(f, _)| f.as_i64().unwrap())
+            .collect();
+        assert!(
+            !splits.is_empty() && splits.iter().all(|f| *f == 1),
+            "{splits:?}"
+        );
     }
 }

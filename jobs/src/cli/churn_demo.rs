@@ -60,8 +60,12 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 /// Runs the demo.
 pub async fn run(args: ChurnDemoArgs) -> Result<()> {
     let started = Instant::now();
-    let ds = NaiveDate::parse_from_str(&args.ds, "%Y-%m-%d")
-        .map_err(|_| JobsError::Usage(format!("--ds '{}' is not a date; write YYYY-MM-DD", args.ds)))?;
+    let ds = NaiveDate::parse_from_str(&args.ds, "%Y-%m-%d").map_err(|_| {
+        JobsError::Usage(format!(
+            "--ds '{}' is not a date; write YYYY-MM-DD",
+            args.ds
+        ))
+    })?;
     let dir = absolute(&args.dir)?;
     std::fs::create_dir_all(&dir).map_err(|e| JobsError::io(&dir, e))?;
     let data_dir = dir.join("data");
@@ -72,10 +76,17 @@ pub async fn run(args: ChurnDemoArgs) -> Result<()> {
         ..ChurnDataConfig::default()
     };
     let marker = dir.join("data-config.txt");
-    let wanted = format!("customers={} seed={} as_of={} months={}\n", config.customers, config.seed, config.as_of, config.months);
+    let wanted = format!(
+        "customers={} seed={} as_of={} months={}\n",
+        config.customers, config.seed, config.as_of, config.months
+    );
     let have = std::fs::read_to_string(&marker).unwrap_or_default();
     if have != wanted || !data_dir.exists() {
-        eprintln!("generating {} customers with billing and clickstream into {} ...", config.customers, data_dir.display());
+        eprintln!(
+            "generating {} customers with billing and clickstream into {} ...",
+            config.customers,
+            data_dir.display()
+        );
         let t = Instant::now();
         let summary = generate_churn_data(&config, &data_dir)?;
         std::fs::write(&marker, &wanted).map_err(|e| JobsError::io(&marker, e))?;
@@ -102,7 +113,10 @@ pub async fn run(args: ChurnDemoArgs) -> Result<()> {
     let target = ClusterTarget::parse(args.cluster.as_deref())?;
     let ember = Arc::new(EmberContext::connect(target).await?);
     let options = RunOptions {
-        params: vec![("data_dir".to_string(), data_dir.to_string_lossy().to_string())],
+        params: vec![(
+            "data_dir".to_string(),
+            data_dir.to_string_lossy().to_string(),
+        )],
         output_dir: Some(dir.join("output")),
         live: !args.no_progress,
         ..RunOptions::manual(ds)
@@ -132,10 +146,18 @@ async fn headline(output_dir: &Path, ds: &str) -> Result<()> {
     let ctx = SessionContext::new();
     let metrics = output_dir.join("metrics").join(format!("ds={ds}"));
     let scores = output_dir.join("scores").join(format!("ds={ds}"));
-    ctx.register_parquet("metrics", &format!("{}/", metrics.display()), ParquetReadOptions::default())
-        .await?;
-    ctx.register_parquet("scores", &format!("{}/", scores.display()), ParquetReadOptions::default())
-        .await?;
+    ctx.register_parquet(
+        "metrics",
+        &format!("{}/", metrics.display()),
+        ParquetReadOptions::default(),
+    )
+    .await?;
+    ctx.register_parquet(
+        "scores",
+        &format!("{}/", scores.display()),
+        ParquetReadOptions::default(),
+    )
+    .await?;
     let show = |sql: &'static str| {
         let ctx = ctx.clone();
         async move {

@@ -185,8 +185,15 @@ pub fn report(result: &RunResult) -> String {
         result.seconds
     );
     for step in &result.steps {
-        let rows = step.rows_written.map(|r| format!(", {r} rows")).unwrap_or_default();
-        let error = step.error.as_deref().map(|e| format!(" — {}", crate::error::one_line(e))).unwrap_or_default();
+        let rows = step
+            .rows_written
+            .map(|r| format!(", {r} rows"))
+            .unwrap_or_default();
+        let error = step
+            .error
+            .as_deref()
+            .map(|e| format!(" — {}", crate::error::one_line(e)))
+            .unwrap_or_default();
         out.push_str(&format!(
             "  {:<22} {:<10} {} attempt(s){rows}{error}\n",
             step.name,
@@ -197,7 +204,9 @@ pub fn report(result: &RunResult) -> String {
     for (step, kind, name, value) in &result.artifacts {
         match kind.as_str() {
             "model" => out.push_str(&format!("  model ({step}): {value}\n")),
-            "metrics" if name == "headline" => out.push_str(&format!("  metrics ({step}): {value}\n")),
+            "metrics" if name == "headline" => {
+                out.push_str(&format!("  metrics ({step}): {value}\n"))
+            }
             _ => {}
         }
     }
@@ -208,7 +217,10 @@ pub fn report(result: &RunResult) -> String {
 fn finish(result: RunResult, format: ReportFormat) -> Result<()> {
     match format {
         ReportFormat::Text => eprint!("{}", report(&result)),
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default()),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        ),
     }
     if result.state == RunState::Succeeded {
         Ok(())
@@ -229,7 +241,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let path = match (&args.pipeline, args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(id)) => PathBuf::from(history.run(id)?.pipeline_path),
-        (None, None) => return Err(JobsError::Usage("give a pipeline file (or --resume RUN_ID)".to_string())),
+        (None, None) => {
+            return Err(JobsError::Usage(
+                "give a pipeline file (or --resume RUN_ID)".to_string(),
+            ));
+        }
     };
     let pipeline = load(&path)?;
     let ds = match &args.ds {
@@ -239,7 +255,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let mut options = options(&args.common, ds)?;
     options.resume = args.resume;
     let ember = connect(&args.common).await?;
-    let result = run_pipeline(pipeline, ember, history, options).await.map_err(JobsError::from)?;
+    let result = run_pipeline(pipeline, ember, history, options)
+        .await
+        .map_err(JobsError::from)?;
     finish(result, args.format)
 }
 
@@ -252,7 +270,10 @@ pub async fn runs(command: RunsCommand) -> Result<()> {
             let runs = history.list_runs(args.pipeline.as_deref(), args.limit)?;
             match args.format {
                 ReportFormat::Text => print!("{}", render::runs_table(&runs)),
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default()),
+                ReportFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&runs).unwrap_or_default()
+                ),
             }
         }
         RunsCommand::Show(args) => {
@@ -261,7 +282,10 @@ pub async fn runs(command: RunsCommand) -> Result<()> {
             let details = history.run(args.id)?;
             match args.format {
                 ReportFormat::Text => print!("{}", render::run_report(&details)),
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&details).unwrap_or_default()),
+                ReportFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&details).unwrap_or_default()
+                ),
             }
         }
     }
@@ -282,7 +306,15 @@ pub async fn schedule(args: ScheduleArgs) -> Result<()> {
         args.dir.display(),
         found
             .iter()
-            .map(|(p, _)| format!("{} ({})", p.spec.name, p.spec.schedule.as_ref().map(|s| s.cron.as_str()).unwrap_or("")))
+            .map(|(p, _)| format!(
+                "{} ({})",
+                p.spec.name,
+                p.spec
+                    .schedule
+                    .as_ref()
+                    .map(|s| s.cron.as_str())
+                    .unwrap_or("")
+            ))
             .collect::<Vec<_>>()
             .join(", ")
     );

@@ -69,7 +69,12 @@ fn quote_literal(text: &str) -> String {
 }
 
 /// The feature columns to pass, checked against the input's schema.
-fn feature_columns(args: &ScoreArgs, names: Option<&[String]>, input: &Schema, model: &str) -> Result<Vec<String>> {
+fn feature_columns(
+    args: &ScoreArgs,
+    names: Option<&[String]>,
+    input: &Schema,
+    model: &str,
+) -> Result<Vec<String>> {
     let columns: Vec<String> = match (args.features.is_empty(), names) {
         (false, _) => args.features.iter().map(|f| f.trim().to_string()).collect(),
         (true, Some(names)) => names.to_vec(),
@@ -89,7 +94,12 @@ fn feature_columns(args: &ScoreArgs, names: Option<&[String]>, input: &Schema, m
             "input '{}' has no column(s) {} needed by model '{model}' (input columns: {})",
             args.input,
             missing.join(", "),
-            input.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+            input
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(columns)
@@ -134,10 +144,14 @@ pub async fn run(args: ScoreArgs) -> Result<()> {
     let started = Instant::now();
     let input_path = Path::new(&args.input);
     if !args.input.contains("://") && !input_path.exists() {
-        return Err(JobsError::Usage(format!("input '{}' does not exist", args.input)));
+        return Err(JobsError::Usage(format!(
+            "input '{}' does not exist",
+            args.input
+        )));
     }
     let location = model_ref::resolve("ember score", &args.model, &EmberConfig::default())?;
-    let (model, _) = model_cache::load_current(&location).map_err(|e| JobsError::Usage(e.to_string()))?;
+    let (model, _) =
+        model_cache::load_current(&location).map_err(|e| JobsError::Usage(e.to_string()))?;
 
     let target = ClusterTarget::parse(args.cluster.as_deref())?;
     let ember = EmberContext::connect(target).await?;
@@ -154,9 +168,24 @@ pub async fn run(args: ScoreArgs) -> Result<()> {
     for statement in runner.parse(&create)? {
         runner.run(0, statement).await?;
     }
-    let input_schema = ember.session().table(INPUT_TABLE).await?.schema().inner().clone();
-    let features = feature_columns(&args, model.feature_names.as_deref(), &input_schema, &args.model)?;
-    let feature_list = features.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    let input_schema = ember
+        .session()
+        .table(INPUT_TABLE)
+        .await?
+        .schema()
+        .inner()
+        .clone();
+    let features = feature_columns(
+        &args,
+        model.feature_names.as_deref(),
+        &input_schema,
+        &args.model,
+    )?;
+    let feature_list = features
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
     let model_literal = quote_literal(&location.0);
 
     let appended: Vec<String> = if model.num_outputs == 1 {
@@ -166,13 +195,23 @@ pub async fn run(args: ScoreArgs) -> Result<()> {
             .map(|i| format!("{}_{i}", args.prediction_column))
             .collect()
     };
-    if let Some(clash) = appended.iter().find(|c| input_schema.field_with_name(c).is_ok()) {
+    if let Some(clash) = appended
+        .iter()
+        .find(|c| input_schema.field_with_name(c).is_ok())
+    {
         return Err(JobsError::Usage(format!(
             "input '{}' already has a column '{clash}'; choose another name with --prediction-column",
             args.input
         )));
     }
-    let query = prediction_query(&model_literal, &feature_list, model.num_outputs, &appended, "*", INPUT_TABLE);
+    let query = prediction_query(
+        &model_literal,
+        &feature_list,
+        model.num_outputs,
+        &appended,
+        "*",
+        INPUT_TABLE,
+    );
     let mut statements = runner.parse(&query)?;
     let statement = statements
         .pop()

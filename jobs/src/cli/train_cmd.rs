@@ -13,12 +13,12 @@ use std::time::Instant;
 use arrow::datatypes::DataType;
 use clap::{Args, ValueEnum};
 use ember_core::{ClusterTarget, EmberContext};
-use ember_udfs::training::params::{parse_param_text, GbdtParams, LinearParams, LogisticParams};
+use ember_udfs::training::params::{GbdtParams, LinearParams, LogisticParams, parse_param_text};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
 use crate::error::{JobsError, Result};
-use crate::train::{self, write_model_file, TrainEngine, TrainProgress};
+use crate::train::{self, TrainEngine, TrainProgress, write_model_file};
 
 const INPUT_TABLE: &str = "ember_train_input";
 
@@ -118,7 +118,10 @@ pub async fn run(args: TrainArgs) -> Result<()> {
 pub async fn train_to_file(args: &TrainArgs) -> Result<TrainReport> {
     let input_path = Path::new(&args.input);
     if !args.input.contains("://") && !input_path.exists() {
-        return Err(JobsError::Usage(format!("input '{}' does not exist", args.input)));
+        return Err(JobsError::Usage(format!(
+            "input '{}' does not exist",
+            args.input
+        )));
     }
     // Parameters are checked before any work starts.
     let function = match args.model {
@@ -127,9 +130,15 @@ pub async fn train_to_file(args: &TrainArgs) -> Result<TrainReport> {
         ModelKind::Logistic => "train_logistic",
     };
     let map = param_map(args, function)?;
-    let gbdt = (args.model == ModelKind::Gbdt).then(|| GbdtParams::from_map(function, &map)).transpose()?;
-    let linear = (args.model == ModelKind::Linear).then(|| LinearParams::from_map(function, &map)).transpose()?;
-    let logistic = (args.model == ModelKind::Logistic).then(|| LogisticParams::from_map(function, &map)).transpose()?;
+    let gbdt = (args.model == ModelKind::Gbdt)
+        .then(|| GbdtParams::from_map(function, &map))
+        .transpose()?;
+    let linear = (args.model == ModelKind::Linear)
+        .then(|| LinearParams::from_map(function, &map))
+        .transpose()?;
+    let logistic = (args.model == ModelKind::Logistic)
+        .then(|| LogisticParams::from_map(function, &map))
+        .transpose()?;
 
     let target = ClusterTarget::parse(args.cluster.as_deref())?;
     let engine = match target {
@@ -146,10 +155,15 @@ pub async fn train_to_file(args: &TrainArgs) -> Result<TrainReport> {
                     .map(Path::to_path_buf)
                     .unwrap_or_default(),
             };
-            let dir = std::path::absolute(base.join(format!(".ember-train-{}", uuid::Uuid::new_v4().simple())))
-                .map_err(|e| JobsError::io(&base, e))?;
+            let dir = std::path::absolute(
+                base.join(format!(".ember-train-{}", uuid::Uuid::new_v4().simple())),
+            )
+            .map_err(|e| JobsError::io(&base, e))?;
             std::fs::create_dir_all(&dir).map_err(|e| JobsError::io(&dir, e))?;
-            TrainEngine::Cluster { ember, work_dir: dir }
+            TrainEngine::Cluster {
+                ember,
+                work_dir: dir,
+            }
         }
     };
     let result = train_with(&engine, args, gbdt, linear, logistic).await;
@@ -178,13 +192,38 @@ async fn train_with(
         args.input.clone()
     };
     engine.register_parquet(INPUT_TABLE, &location).await?;
-    let schema = engine.session().table(INPUT_TABLE).await?.schema().inner().clone();
+    let schema = engine
+        .session()
+        .table(INPUT_TABLE)
+        .await?
+        .schema()
+        .inner()
+        .clone();
     let column_type = |name: &str| schema.field_with_name(name).map(|f| f.data_type().clone());
-    let available = || schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
+    let available = || {
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match column_type(&args.label) {
         Ok(t) if is_trainable(&t) => {}
-        Ok(t) => return Err(JobsError::Usage(format!("label '{}' has type {t}; it must be numeric", args.label))),
-        Err(_) => return Err(JobsError::Usage(format!("input '{}' has no label column '{}' (columns: {})", args.input, args.label, available()))),
+        Ok(t) => {
+            return Err(JobsError::Usage(format!(
+                "label '{}' has type {t}; it must be numeric",
+                args.label
+            )));
+        }
+        Err(_) => {
+            return Err(JobsError::Usage(format!(
+                "input '{}' has no label column '{}' (columns: {})",
+                args.input,
+                args.label,
+                available()
+            )));
+        }
     }
     let features: Vec<String> = if args.features.is_empty() {
         schema
@@ -197,13 +236,26 @@ async fn train_with(
         args.features.iter().map(|f| f.trim().to_string()).collect()
     };
     if features.is_empty() {
-        return Err(JobsError::Usage(format!("input '{}' has no numeric feature columns besides the label", args.input)));
+        return Err(JobsError::Usage(format!(
+            "input '{}' has no numeric feature columns besides the label",
+            args.input
+        )));
     }
     for feature in &features {
         match column_type(feature) {
             Ok(t) if is_trainable(&t) => {}
-            Ok(t) => return Err(JobsError::Usage(format!("feature '{feature}' has type {t}; features must be numeric (encode categories first)"))),
-            Err(_) => return Err(JobsError::Usage(format!("input '{}' has no column '{feature}' (columns: {})", args.input, available()))),
+            Ok(t) => {
+                return Err(JobsError::Usage(format!(
+                    "feature '{feature}' has type {t}; features must be numeric (encode categories first)"
+                )));
+            }
+            Err(_) => {
+                return Err(JobsError::Usage(format!(
+                    "input '{}' has no column '{feature}' (columns: {})",
+                    args.input,
+                    available()
+                )));
+            }
         }
     }
 
@@ -216,28 +268,56 @@ async fn train_with(
         }
     };
     let outcome = if let Some(params) = gbdt {
-        let model = train::train_gbdt(engine, INPUT_TABLE, &args.label, &features, &params, &report).await?;
+        let model = train::train_gbdt(
+            engine,
+            INPUT_TABLE,
+            &args.label,
+            &features,
+            &params,
+            &report,
+        )
+        .await?;
         let summary = format!(
             "trained gbdt ({}) on {} rows x {} features: {} trees, {} leaves",
             model.objective.name(),
             model.rows,
             features.len(),
             model.trees.len(),
-            model.trees.iter().map(|t| t.nodes.iter().filter(|n| n.is_leaf()).count()).sum::<usize>()
+            model
+                .trees
+                .iter()
+                .map(|t| t.nodes.iter().filter(|n| n.is_leaf()).count())
+                .sum::<usize>()
         );
         (model.to_xgboost_json().to_string(), summary)
     } else if let Some(params) = linear {
-        let text = train::train_linear(engine, INPUT_TABLE, &args.label, &features, params.l2).await?;
-        (text, format!("trained linear least squares on {} features", features.len()))
+        let text =
+            train::train_linear(engine, INPUT_TABLE, &args.label, &features, params.l2).await?;
+        (
+            text,
+            format!(
+                "trained linear least squares on {} features",
+                features.len()
+            ),
+        )
     } else if let Some(params) = logistic {
-        let model = train::train_logistic(engine, INPUT_TABLE, &args.label, &features, &params, &report).await?;
+        let model = train::train_logistic(
+            engine,
+            INPUT_TABLE,
+            &args.label,
+            &features,
+            &params,
+            &report,
+        )
+        .await?;
         let summary = format!(
             "trained logistic regression on {} rows x {} features in {} Newton iterations",
             model.params.get("rows").cloned().unwrap_or_default(),
             features.len(),
             model.params.get("iterations").cloned().unwrap_or_default()
         );
-        let text = serde_json::to_string_pretty(&model).map_err(|e| JobsError::Usage(format!("internal: {e}")))?;
+        let text = serde_json::to_string_pretty(&model)
+            .map_err(|e| JobsError::Usage(format!("internal: {e}")))?;
         (text, summary)
     } else {
         return Err(JobsError::Usage("internal: no model kind".into()));
@@ -250,7 +330,9 @@ fn progress_bar(enabled: bool) -> ProgressBar {
     let bar = ProgressBar::new(0);
     if enabled {
         bar.set_draw_target(ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("training {bar:30} {pos}/{len} {msg} [{elapsed}]") {
+        if let Ok(style) =
+            ProgressStyle::with_template("training {bar:30} {pos}/{len} {msg} [{elapsed}]")
+        {
             bar.set_style(style);
         }
     } else {

@@ -63,7 +63,10 @@ impl RunDisplay {
             }
             None if !self.quiet => {
                 let name = self.names.get(index).map(String::as_str).unwrap_or("?");
-                eprintln!("[{:>7.1}s] step {name}: {text}", self.started.elapsed().as_secs_f64());
+                eprintln!(
+                    "[{:>7.1}s] step {name}: {text}",
+                    self.started.elapsed().as_secs_f64()
+                );
             }
             None => {}
         }

@@ -41,7 +41,8 @@ pub fn psi(expected: &BTreeMap<Option<i64>, u64>, actual: &BTreeMap<Option<i64>,
     if e_total == 0 || a_total == 0 {
         return 0.0;
     }
-    let bins: std::collections::BTreeSet<&Option<i64>> = expected.keys().chain(actual.keys()).collect();
+    let bins: std::collections::BTreeSet<&Option<i64>> =
+        expected.keys().chain(actual.keys()).collect();
     bins.into_iter()
         .map(|b| {
             let e = (expected.get(b).copied().unwrap_or(0) as f64 / e_total as f64).max(FLOOR);
@@ -115,21 +116,28 @@ pub async fn population_stability(
     let fits = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("fit_quantiles(CAST({} AS DOUBLE), {bins}) AS q{i}", quote_ident(c)))
+        .map(|(i, c)| {
+            format!(
+                "fit_quantiles(CAST({} AS DOUBLE), {bins}) AS q{i}",
+                quote_ident(c)
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let batches = runner
         .query(&format!("SELECT {fits} FROM {}", quote_ident(baseline)))
         .await?;
-    let batch = batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .ok_or_else(|| PipelineError::Contract(format!("drift: baseline '{baseline}' returned no row")))?;
+    let batch = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| {
+        PipelineError::Contract(format!("drift: baseline '{baseline}' returned no row"))
+    })?;
     let mut cuts = Vec::with_capacity(columns.len());
     for (i, column) in columns.iter().enumerate() {
-        let text = string_of(ScalarValue::try_from_array(batch.column(i), 0)?).ok_or_else(|| {
-            PipelineError::Contract(format!("drift: column '{column}' of baseline '{baseline}' has no values"))
-        })?;
+        let text =
+            string_of(ScalarValue::try_from_array(batch.column(i), 0)?).ok_or_else(|| {
+                PipelineError::Contract(format!(
+                    "drift: column '{column}' of baseline '{baseline}' has no values"
+                ))
+            })?;
         cuts.push(text);
     }
     let expected = counts(runner, baseline, columns, &cuts).await?;

@@ -27,8 +27,10 @@ pub struct ContractReport {
 
 /// Whether a column of type `found` meets the type a contract names.
 pub fn type_matches(expected: &str, found: &DataType) -> std::result::Result<bool, String> {
-    let is_string = matches!(found, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-        || matches!(found, DataType::Dictionary(_, v) if v.is_string());
+    let is_string = matches!(
+        found,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) || matches!(found, DataType::Dictionary(_, v) if v.is_string());
     let alias = expected.trim().to_ascii_lowercase();
     let by_alias = match alias.as_str() {
         "string" | "text" | "varchar" | "utf8" | "largeutf8" | "utf8view" => Some(is_string),
@@ -44,14 +46,20 @@ pub fn type_matches(expected: &str, found: &DataType) -> std::result::Result<boo
     if let Some(ok) = by_alias {
         return Ok(ok);
     }
-    let parsed = DataType::from_str(expected.trim())
-        .map_err(|_| format!("'{expected}' is not a type (write e.g. Int64, Float64, string, Boolean, Date32)"))?;
+    let parsed = DataType::from_str(expected.trim()).map_err(|_| {
+        format!("'{expected}' is not a type (write e.g. Int64, Float64, string, Boolean, Date32)")
+    })?;
     Ok(&parsed == found)
 }
 
 /// Checks `table` against `expect`; `owner` (a step or table name) starts
 /// every message.
-pub async fn check(runner: &SqlRunner<'_>, owner: &str, table: &str, expect: &ExpectSpec) -> Result<ContractReport> {
+pub async fn check(
+    runner: &SqlRunner<'_>,
+    owner: &str,
+    table: &str,
+    expect: &ExpectSpec,
+) -> Result<ContractReport> {
     let ctx = runner.session();
     let fail = |message: String| PipelineError::Contract(format!("{owner}: {message}"));
     let df = ctx.table(table).await?;
@@ -71,7 +79,9 @@ pub async fn check(runner: &SqlRunner<'_>, owner: &str, table: &str, expect: &Ex
                 columns()
             ))
         })?;
-        if !type_matches(expected, field.data_type()).map_err(|e| fail(format!("column '{column}': {e}")))? {
+        if !type_matches(expected, field.data_type())
+            .map_err(|e| fail(format!("column '{column}': {e}")))?
+        {
             return Err(fail(format!(
                 "column '{column}' of table '{table}' has type {}, expected {expected}",
                 field.data_type()
@@ -92,7 +102,9 @@ pub async fn check(runner: &SqlRunner<'_>, owner: &str, table: &str, expect: &Ex
         selects.push(format!("count({})", quote_ident(column)));
     }
     for condition in &expect.assert {
-        selects.push(format!("sum(CASE WHEN coalesce(({condition}), false) THEN 0 ELSE 1 END)"));
+        selects.push(format!(
+            "sum(CASE WHEN coalesce(({condition}), false) THEN 0 ELSE 1 END)"
+        ));
     }
     let sql = format!("SELECT {} FROM {}", selects.join(", "), quote_ident(table));
     let batches = runner.query(&sql).await.map_err(|e| match e {
@@ -115,16 +127,24 @@ pub async fn check(runner: &SqlRunner<'_>, owner: &str, table: &str, expect: &Ex
     if let Some(min) = expect.min_rows
         && rows < min
     {
-        return Err(fail(format!("table '{table}' has {rows} rows, expected at least {min}")));
+        return Err(fail(format!(
+            "table '{table}' has {rows} rows, expected at least {min}"
+        )));
     }
     if let Some(max) = expect.max_rows
         && rows > max
     {
-        return Err(fail(format!("table '{table}' has {rows} rows, expected at most {max}")));
+        return Err(fail(format!(
+            "table '{table}' has {rows} rows, expected at most {max}"
+        )));
     }
     for (i, (column, limit)) in expect.max_null_fraction.iter().enumerate() {
         let non_null = values.get(1 + i).copied().unwrap_or(0);
-        let fraction = if rows == 0 { 0.0 } else { (rows - non_null) as f64 / rows as f64 };
+        let fraction = if rows == 0 {
+            0.0
+        } else {
+            (rows - non_null) as f64 / rows as f64
+        };
         if fraction > *limit {
             return Err(fail(format!(
                 "column '{column}' of table '{table}' is {:.2}% null, expected at most {:.2}%",
@@ -137,7 +157,9 @@ pub async fn check(runner: &SqlRunner<'_>, owner: &str, table: &str, expect: &Ex
     for (i, condition) in expect.assert.iter().enumerate() {
         let failing = values.get(offset + i).copied().unwrap_or(0);
         if failing > 0 {
-            let example = example_row(runner, table, condition).await.unwrap_or_default();
+            let example = example_row(runner, table, condition)
+                .await
+                .unwrap_or_default();
             return Err(fail(format!(
                 "{failing} of {rows} rows of table '{table}' fail `{condition}`{example}"
             )));
@@ -179,7 +201,17 @@ mod tests {
         assert!(!type_matches("Int64", &DataType::Int32).unwrap());
         assert!(type_matches("double", &DataType::Float64).unwrap());
         assert!(type_matches("Date32", &DataType::Date32).unwrap());
-        assert!(type_matches("timestamp", &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)).unwrap());
-        assert!(type_matches("Intt64", &DataType::Int64).unwrap_err().contains("'Intt64' is not a type"));
+        assert!(
+            type_matches(
+                "timestamp",
+                &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
+            )
+            .unwrap()
+        );
+        assert!(
+            type_matches("Intt64", &DataType::Int64)
+                .unwrap_err()
+                .contains("'Intt64' is not a type")
+        );
     }
 }

@@ -22,9 +22,11 @@ pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run_failure_hook(hook: &HookSpec, result: &RunResult, display: &RunDisplay) {
     let body = serde_json::to_string(result).unwrap_or_else(|_| "{}".to_string());
     let outcome = match (&hook.command, &hook.url) {
-        (Some(command), _) => tokio::time::timeout(HOOK_TIMEOUT, run_command(command, result, &body))
-            .await
-            .unwrap_or_else(|_| Err(format!("did not finish within {HOOK_TIMEOUT:?}"))),
+        (Some(command), _) => {
+            tokio::time::timeout(HOOK_TIMEOUT, run_command(command, result, &body))
+                .await
+                .unwrap_or_else(|_| Err(format!("did not finish within {HOOK_TIMEOUT:?}")))
+        }
         (None, Some(url)) => post(url, body).await,
         (None, None) => Ok(()),
     };
@@ -54,7 +56,10 @@ async fn run_command(command: &str, result: &RunResult, body: &str) -> Result<()
         // A hook that ignores stdin closes it early; that is not an error.
         let _ = stdin.write_all(body.as_bytes()).await;
     }
-    let status = child.wait().await.map_err(|e| format!("`{command}`: {e}"))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| format!("`{command}`: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -74,6 +79,9 @@ async fn post(url: &str, body: String) -> Result<(), String> {
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(format!("POST {url}: the server answered {}", response.status()))
+        Err(format!(
+            "POST {url}: the server answered {}",
+            response.status()
+        ))
     }
 }

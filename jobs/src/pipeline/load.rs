@@ -85,7 +85,13 @@ impl Pipeline {
         let mut retry_delays = Vec::new();
         for step in &spec.steps {
             let what = format!("step '{}': timeout", step.name);
-            step_timeouts.push(step.timeout.as_deref().map(|t| parse_duration(&what, t)).transpose().map_err(&invalid)?);
+            step_timeouts.push(
+                step.timeout
+                    .as_deref()
+                    .map(|t| parse_duration(&what, t))
+                    .transpose()
+                    .map_err(&invalid)?,
+            );
             let what = format!("step '{}': retry_delay", step.name);
             retry_delays.push(
                 step.retry_delay
@@ -102,7 +108,9 @@ impl Pipeline {
         if let Some(hook) = &spec.on_failure
             && hook.command.is_some() == hook.url.is_some()
         {
-            return Err(invalid("on_failure: give exactly one of `command` or `url`".to_string()));
+            return Err(invalid(
+                "on_failure: give exactly one of `command` or `url`".to_string(),
+            ));
         }
         if spec.max_parallel == Some(0) {
             return Err(invalid("max_parallel must be at least 1".to_string()));
@@ -206,7 +214,10 @@ fn dependencies(
 }
 
 /// Depth-first order; a cycle is reported as the path that closes it.
-fn topological_order(spec: &PipelineSpec, deps: &[Vec<usize>]) -> std::result::Result<Vec<usize>, String> {
+fn topological_order(
+    spec: &PipelineSpec,
+    deps: &[Vec<usize>],
+) -> std::result::Result<Vec<usize>, String> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -225,7 +236,10 @@ fn topological_order(spec: &PipelineSpec, deps: &[Vec<usize>]) -> std::result::R
             Mark::Done => return Ok(()),
             Mark::Open => {
                 let from = stack.iter().position(|&s| s == i).unwrap_or(0);
-                let mut cycle: Vec<&str> = stack[from..].iter().map(|&s| spec.steps[s].name.as_str()).collect();
+                let mut cycle: Vec<&str> = stack[from..]
+                    .iter()
+                    .map(|&s| spec.steps[s].name.as_str())
+                    .collect();
                 cycle.push(spec.steps[i].name.as_str());
                 return Err(format!("depends_on forms a cycle: {}", cycle.join(" -> ")));
             }
@@ -269,7 +283,9 @@ fn check_placeholders(spec: &PipelineSpec) -> std::result::Result<(), String> {
     use super::template::{BUILTIN, placeholders};
     for name in spec.params.keys() {
         if BUILTIN.contains(&name.as_str()) {
-            return Err(format!("[params] '{name}' is a built-in placeholder; choose another name"));
+            return Err(format!(
+                "[params] '{name}' is a built-in placeholder; choose another name"
+            ));
         }
     }
     let known = |name: &str| BUILTIN.contains(&name) || spec.params.contains_key(name);
@@ -278,7 +294,10 @@ fn check_placeholders(spec: &PipelineSpec) -> std::result::Result<(), String> {
             if !known(&name) {
                 let mut names: Vec<String> = BUILTIN.iter().map(|s| s.to_string()).collect();
                 names.extend(spec.params.keys().cloned());
-                return Err(format!("{owner}: unknown placeholder '{{{{ {name} }}}}' (known: {})", names.join(", ")));
+                return Err(format!(
+                    "{owner}: unknown placeholder '{{{{ {name} }}}}' (known: {})",
+                    names.join(", ")
+                ));
             }
         }
         Ok(())
@@ -324,12 +343,20 @@ fn sql_reads(spec: &PipelineSpec) -> std::result::Result<Vec<Vec<String>>, Strin
     spec.steps
         .iter()
         .map(|step| {
-            let Some(sql) = &step.sql else { return Ok(vec![]) };
-            let text = values.render(&step.name, &sql.query).map_err(|e| e.to_string())?;
+            let Some(sql) = &step.sql else {
+                return Ok(vec![]);
+            };
+            let text = values
+                .render(&step.name, &sql.query)
+                .map_err(|e| e.to_string())?;
             let statements = DFParser::parse_sql(&text)
                 .map_err(|e| format!("step '{}': the query does not parse: {e}", step.name))?;
             if statements.len() != 1 {
-                return Err(format!("step '{}': the query must be one statement, found {}", step.name, statements.len()));
+                return Err(format!(
+                    "step '{}': the query must be one statement, found {}",
+                    step.name,
+                    statements.len()
+                ));
             }
             let mut tables = Vec::new();
             for statement in &statements {
@@ -345,14 +372,20 @@ fn sql_reads(spec: &PipelineSpec) -> std::result::Result<Vec<Vec<String>>, Strin
 /// Every output name is unique; every table a step reads is an input
 /// table or the output of a step it depends on (directly or not). For SQL
 /// steps, tables that are neither (a catalog table) are left to the planner.
-fn check_tables(spec: &PipelineSpec, deps: &[Vec<usize>], sql_reads: &[Vec<String>]) -> std::result::Result<(), String> {
+fn check_tables(
+    spec: &PipelineSpec,
+    deps: &[Vec<usize>],
+    sql_reads: &[Vec<String>],
+) -> std::result::Result<(), String> {
     let mut producer: BTreeMap<String, usize> = BTreeMap::new();
     for (name, table) in &spec.tables {
         check_name("table name", name)?;
         if let Some(format) = &table.format
             && !matches!(format.as_str(), "parquet" | "json" | "csv")
         {
-            return Err(format!("table '{name}': format '{format}' is not one of parquet, json, csv"));
+            return Err(format!(
+                "table '{name}': format '{format}' is not one of parquet, json, csv"
+            ));
         }
     }
     for (i, step) in spec.steps.iter().enumerate() {
@@ -365,7 +398,10 @@ fn check_tables(spec: &PipelineSpec, deps: &[Vec<usize>], sql_reads: &[Vec<Strin
                 ));
             }
             if spec.tables.contains_key(&output) {
-                return Err(format!("step '{}' writes '{output}', which is also an input table", step.name));
+                return Err(format!(
+                    "step '{}' writes '{output}', which is also an input table",
+                    step.name
+                ));
             }
             if let Some(&other) = producer.get(&output) {
                 return Err(format!(
@@ -379,7 +415,12 @@ fn check_tables(spec: &PipelineSpec, deps: &[Vec<usize>], sql_reads: &[Vec<Strin
     for (i, step) in spec.steps.iter().enumerate() {
         let before = ancestors(i, deps);
         let from_sql = sql_reads.get(i).cloned().unwrap_or_default();
-        for (table, typed) in step.reads().into_iter().map(|t| (t, true)).chain(from_sql.into_iter().map(|t| (t, false))) {
+        for (table, typed) in step
+            .reads()
+            .into_iter()
+            .map(|t| (t, true))
+            .chain(from_sql.into_iter().map(|t| (t, false)))
+        {
             if spec.tables.contains_key(&table) {
                 continue;
             }
@@ -419,7 +460,13 @@ fn check_step(step: &StepSpec, index: &BTreeMap<String, usize>) -> std::result::
                 step.name
             ));
         }
-        many => return Err(format!("step '{}' has several kinds ({}); give one", step.name, many.join(", "))),
+        many => {
+            return Err(format!(
+                "step '{}' has several kinds ({}); give one",
+                step.name,
+                many.join(", ")
+            ));
+        }
     }
     if step.expect.is_some() && step.writes().is_empty() {
         return Err(format!(
@@ -432,14 +479,20 @@ fn check_step(step: &StepSpec, index: &BTreeMap<String, usize>) -> std::result::
             super::steps::features::Transform::from_spec(&step.name, t)?;
         }
         if features.apply.is_empty() {
-            return Err(format!("step '{}': features.apply names no table", step.name));
+            return Err(format!(
+                "step '{}': features.apply names no table",
+                step.name
+            ));
         }
     }
     if let Some(train) = &step.train
         && let Some(model) = &train.model
         && !matches!(model.as_str(), "gbdt" | "linear" | "logistic")
     {
-        return Err(format!("step '{}': train.model '{model}' is not one of gbdt, linear, logistic", step.name));
+        return Err(format!(
+            "step '{}': train.model '{model}' is not one of gbdt, linear, logistic",
+            step.name
+        ));
     }
     if let Some(score) = &step.score
         && let Some(&_producer) = index.get(&score.model)
@@ -455,8 +508,9 @@ fn check_step(step: &StepSpec, index: &BTreeMap<String, usize>) -> std::result::
 
 /// Parses `"90s"`, `"10m"`, `"1h 30m"`, `"250ms"`.
 pub fn parse_duration(what: &str, text: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{what}: '{text}' is not a duration ({e}); write e.g. \"90s\", \"10m\", \"1h 30m\""))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("{what}: '{text}' is not a duration ({e}); write e.g. \"90s\", \"10m\", \"1h 30m\"")
+    })
 }
 
 #[cfg(test)]
@@ -504,19 +558,33 @@ expect = { min_rows = 1 }
 
     #[test]
     fn dangling_and_cyclic_dependencies_are_rejected() {
-        let e = parse(&TWO_STEPS.replace("[\"clean\"]", "[\"cleen\"]")).unwrap_err().to_string();
-        assert!(e.contains("depends on 'cleen'") && e.contains("not a step"), "{e}");
+        let e = parse(&TWO_STEPS.replace("[\"clean\"]", "[\"cleen\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("depends on 'cleen'") && e.contains("not a step"),
+            "{e}"
+        );
 
-        let cyclic = TWO_STEPS.replace("name = \"clean\"\n", "name = \"clean\"\ndepends_on = [\"count\"]\n");
+        let cyclic = TWO_STEPS.replace(
+            "name = \"clean\"\n",
+            "name = \"clean\"\ndepends_on = [\"count\"]\n",
+        );
         let e = parse(&cyclic).unwrap_err().to_string();
-        assert!(e.contains("cycle") && e.contains("clean -> count -> clean"), "{e}");
+        assert!(
+            e.contains("cycle") && e.contains("clean -> count -> clean"),
+            "{e}"
+        );
     }
 
     #[test]
     fn reading_an_output_without_depending_on_its_step_is_rejected() {
         let text = TWO_STEPS.replace("depends_on = [\"clean\"]\n", "");
         let e = parse(&text).unwrap_err().to_string();
-        assert!(e.contains("reads 'clean'") && e.contains("add it to depends_on"), "{e}");
+        assert!(
+            e.contains("reads 'clean'") && e.contains("add it to depends_on"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -525,8 +593,14 @@ expect = { min_rows = 1 }
             "{TWO_STEPS}\n[[step]]\nname = \"report\"\n[step.sql]\noutput = \"report\"\nquery = \"SELECT count(*) FROM clean WHERE d = '{{{{ ds }}}}'\"\n"
         );
         let e = parse(&text).unwrap_err().to_string();
-        assert!(e.contains("step 'report' reads 'clean'") && e.contains("add it to depends_on"), "{e}");
-        let ok = text.replace("name = \"report\"\n", "name = \"report\"\ndepends_on = [\"clean\"]\n");
+        assert!(
+            e.contains("step 'report' reads 'clean'") && e.contains("add it to depends_on"),
+            "{e}"
+        );
+        let ok = text.replace(
+            "name = \"report\"\n",
+            "name = \"report\"\ndepends_on = [\"clean\"]\n",
+        );
         parse(&ok).unwrap();
         let broken = ok.replace("SELECT count(*) FROM", "SELEC count(*) FROM");
         let e = parse(&broken).unwrap_err().to_string();
@@ -535,20 +609,40 @@ expect = { min_rows = 1 }
 
     #[test]
     fn unknown_placeholders_and_reserved_names_are_rejected_when_loading() {
-        let e = parse(&TWO_STEPS.replace("SELECT * FROM raw", "SELECT * FROM raw WHERE d = '{{ dss }}'")).unwrap_err().to_string();
-        assert!(e.contains("step 'clean': unknown placeholder '{{ dss }}'") && e.contains("ds, ds_nodash"), "{e}");
-        let e = parse(&TWO_STEPS.replace("output = \"clean\"", "output = \"models\"")).unwrap_err().to_string();
+        let e = parse(&TWO_STEPS.replace(
+            "SELECT * FROM raw",
+            "SELECT * FROM raw WHERE d = '{{ dss }}'",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("step 'clean': unknown placeholder '{{ dss }}'")
+                && e.contains("ds, ds_nodash"),
+            "{e}"
+        );
+        let e = parse(&TWO_STEPS.replace("output = \"clean\"", "output = \"models\""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("output name 'models' is reserved"), "{e}");
     }
 
     #[test]
     fn steps_need_exactly_one_kind_and_valid_durations() {
-        let text = TWO_STEPS.replace("[step.check]\ntable = \"clean\"\nexpect = { min_rows = 1 }\n", "");
+        let text = TWO_STEPS.replace(
+            "[step.check]\ntable = \"clean\"\nexpect = { min_rows = 1 }\n",
+            "",
+        );
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.contains("step 'count' has no kind"), "{e}");
 
-        let text = TWO_STEPS.replace("name = \"count\"\n", "name = \"count\"\ntimeout = \"ten minutes\"\n");
+        let text = TWO_STEPS.replace(
+            "name = \"count\"\n",
+            "name = \"count\"\ntimeout = \"ten minutes\"\n",
+        );
         let e = parse(&text).unwrap_err().to_string();
-        assert!(e.contains("step 'count': timeout") && e.contains("not a duration"), "{e}");
+        assert!(
+            e.contains("step 'count': timeout") && e.contains("not a duration"),
+            "{e}"
+        );
     }
 }

@@ -131,7 +131,12 @@ impl RunResult {
 }
 
 /// The placeholder values of a run.
-fn run_values(pipeline: &Pipeline, options: &RunOptions, output_dir: &std::path::Path, run_id: RunId) -> Result<Values> {
+fn run_values(
+    pipeline: &Pipeline,
+    options: &RunOptions,
+    output_dir: &std::path::Path,
+    run_id: RunId,
+) -> Result<Values> {
     let mut values = Values::new(pipeline.spec.params.clone());
     for (name, value) in &options.params {
         if !pipeline.spec.params.contains_key(name) {
@@ -139,7 +144,13 @@ fn run_values(pipeline: &Pipeline, options: &RunOptions, output_dir: &std::path:
                 path: pipeline.path.clone(),
                 message: format!(
                     "--param {name}: the pipeline has no parameter '{name}' (its [params]: {})",
-                    pipeline.spec.params.keys().cloned().collect::<Vec<_>>().join(", ")
+                    pipeline
+                        .spec
+                        .params
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
@@ -159,7 +170,10 @@ fn run_values(pipeline: &Pipeline, options: &RunOptions, output_dir: &std::path:
 /// Resolves the run's output directory.
 pub fn output_dir(pipeline: &Pipeline, options: &RunOptions) -> Result<PathBuf> {
     if let Some(dir) = &options.output_dir {
-        return std::path::absolute(dir).map_err(|source| PipelineError::Read { path: dir.clone(), source });
+        return std::path::absolute(dir).map_err(|source| PipelineError::Read {
+            path: dir.clone(),
+            source,
+        });
     }
     let mut values = Values::new(pipeline.spec.params.clone());
     for (k, v) in &options.params {
@@ -202,10 +216,15 @@ pub async fn run_pipeline(
             });
         }
         options.ds = NaiveDate::parse_from_str(&details.summary.ds, "%Y-%m-%d").map_err(|e| {
-            PipelineError::Contract(format!("run {old} has an unreadable date '{}': {e}", details.summary.ds))
+            PipelineError::Contract(format!(
+                "run {old} has an unreadable date '{}': {e}",
+                details.summary.ds
+            ))
         })?;
         let recorded: RecordedParams = serde_json::from_str(&details.params_json).map_err(|e| {
-            PipelineError::Contract(format!("run {old} has unreadable parameters ({e}); start a new run instead"))
+            PipelineError::Contract(format!(
+                "run {old} has unreadable parameters ({e}); start a new run instead"
+            ))
         })?;
         // The old run's parameters, overridden by any given now.
         let mut merged = recorded.params;
@@ -249,10 +268,23 @@ pub async fn run_pipeline(
         "ember run: pipeline '{}' for {ds}, run {run_id} on {}{}",
         pipeline.spec.name,
         ember.target().describe(),
-        options.resume.map(|r| format!(" (resuming run {r})")).unwrap_or_default()
+        options
+            .resume
+            .map(|r| format!(" (resuming run {r})"))
+            .unwrap_or_default()
     ));
 
-    let outcome = execute(&pipeline, &ember, &history, &options, run_id, &output_dir, &kept, &display).await;
+    let outcome = execute(
+        &pipeline,
+        &ember,
+        &history,
+        &options,
+        run_id,
+        &output_dir,
+        &kept,
+        &display,
+    )
+    .await;
     let (states, first_error, timed_out) = match outcome {
         Ok(v) => v,
         Err(e) => {
@@ -294,7 +326,14 @@ pub async fn run_pipeline(
     let artifacts = details
         .artifacts
         .iter()
-        .map(|a| (a.step.clone(), a.kind.as_str().to_string(), a.name.clone(), a.value.clone()))
+        .map(|a| {
+            (
+                a.step.clone(),
+                a.kind.as_str().to_string(),
+                a.name.clone(),
+                a.value.clone(),
+            )
+        })
         .collect();
     let result = RunResult {
         run_id,
@@ -331,11 +370,16 @@ async fn execute(
     let locations: Locations = Arc::default();
 
     // The run's deadline covers the inputs and their contracts too.
-    let deadline = pipeline.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
+    let deadline = pipeline
+        .timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
     let inputs = async {
         // Inputs, and their contracts, before any step.
         for (name, table) in &pipeline.spec.tables {
-            let path = tables::resolve(&pipeline.dir, &values.render(&format!("table {name}"), &table.path)?);
+            let path = tables::resolve(
+                &pipeline.dir,
+                &values.render(&format!("table {name}"), &table.path)?,
+            );
             let format = Format::parse(table.format.as_deref());
             tables::register(ember.session(), name, &path, format).await?;
             if let Ok(mut l) = locations.lock() {
@@ -374,13 +418,27 @@ async fn execute(
     // Steps kept from a resumed run: their outputs are registered, not rebuilt.
     for i in 0..n {
         if kept[i] {
-            let ctx = step_context(pipeline, ember, &values, &ds, output_dir, i, watch::channel(false).1, &locations);
+            let ctx = step_context(
+                pipeline,
+                ember,
+                &values,
+                &ds,
+                output_dir,
+                i,
+                watch::channel(false).1,
+                &locations,
+            );
             for table in pipeline.spec.steps[i].writes() {
                 let location = ctx.output_location(&table, partitioned(&pipeline.spec.steps[i]));
                 ctx.register(&table, &location, Format::Parquet).await?;
             }
             results[i].state = StepState::Succeeded;
-            history.set_step_state(run_id, &results[i].name, StepState::Succeeded, Some("kept from the resumed run"))?;
+            history.set_step_state(
+                run_id,
+                &results[i].name,
+                StepState::Succeeded,
+                Some("kept from the resumed run"),
+            )?;
             display.update(i, "succeeded", "kept from the resumed run", true);
         }
     }
@@ -395,7 +453,10 @@ async fn execute(
         for &i in &pipeline.order {
             if results[i].state == StepState::Pending
                 && let Some(&bad) = pipeline.deps[i].iter().find(|&&d| {
-                    matches!(results[d].state, StepState::Failed | StepState::TimedOut | StepState::Skipped)
+                    matches!(
+                        results[d].state,
+                        StepState::Failed | StepState::TimedOut | StepState::Skipped
+                    )
                 })
             {
                 let why = format!("'{}' did not succeed", results[bad].name);
@@ -412,7 +473,9 @@ async fn execute(
                     break;
                 }
                 let ready = results[i].state == StepState::Pending
-                    && pipeline.deps[i].iter().all(|&d| results[d].state == StepState::Succeeded);
+                    && pipeline.deps[i]
+                        .iter()
+                        .all(|&d| results[d].state == StepState::Succeeded);
                 if !ready {
                     continue;
                 }
@@ -471,7 +534,8 @@ async fn execute(
             }
         };
         let Some(joined) = joined else { break };
-        let (i, result) = joined.map_err(|e| PipelineError::Contract(format!("a step task failed: {e}")))?;
+        let (i, result) =
+            joined.map_err(|e| PipelineError::Contract(format!("a step task failed: {e}")))?;
         if result.state != StepState::Succeeded && first_error.is_none() {
             first_error = Some(format!(
                 "step '{}' {}: {}",
@@ -576,7 +640,11 @@ impl StepTask {
                 }
             };
             result.attempts += 1;
-            let detail = if attempt > 1 { format!("attempt {attempt}") } else { String::new() };
+            let detail = if attempt > 1 {
+                format!("attempt {attempt}")
+            } else {
+                String::new()
+            };
             self.display.update(self.index, "running", &detail, false);
             let mut permanent = false;
             let (attempt_state, error, outcome) = match self.attempt(attempt, timeout).await {
@@ -588,7 +656,10 @@ impl StepTask {
                 }
                 Attempt::TimedOut(t) => (
                     StepState::TimedOut,
-                    Some(format!("timed out after {}; its job was cancelled", humantime::format_duration(t))),
+                    Some(format!(
+                        "timed out after {}; its job was cancelled",
+                        humantime::format_duration(t)
+                    )),
                     None,
                 ),
                 Attempt::RunCancelled => (
@@ -598,14 +669,30 @@ impl StepTask {
                 ),
             };
             let rows = outcome.as_ref().and_then(|o| o.rows_written);
-            let _ = self.history.finish_attempt(self.run_id, &name, attempt, attempt_state, error.as_deref(), rows);
+            let _ = self.history.finish_attempt(
+                self.run_id,
+                &name,
+                attempt,
+                attempt_state,
+                error.as_deref(),
+                rows,
+            );
             if let Some(outcome) = outcome {
                 for (kind, artifact, value) in &outcome.artifacts {
-                    let _ = self.history.record_artifact(self.run_id, &name, *kind, artifact, value);
+                    let _ =
+                        self.history
+                            .record_artifact(self.run_id, &name, *kind, artifact, value);
                 }
                 for warning in &outcome.warnings {
-                    let _ = self.history.record_artifact(self.run_id, &name, ArtifactKind::Metrics, "warning", warning);
-                    self.display.note(&format!("ember run: step {name}: {warning}"));
+                    let _ = self.history.record_artifact(
+                        self.run_id,
+                        &name,
+                        ArtifactKind::Metrics,
+                        "warning",
+                        warning,
+                    );
+                    self.display
+                        .note(&format!("ember run: step {name}: {warning}"));
                 }
                 result.state = StepState::Succeeded;
                 result.rows_written = rows;
@@ -621,7 +708,11 @@ impl StepTask {
             self.display.update(
                 self.index,
                 "retrying",
-                &format!("attempt {attempt} failed ({}); next in {}", short(result.error.as_deref()), humantime::format_duration(delay)),
+                &format!(
+                    "attempt {attempt} failed ({}); next in {}",
+                    short(result.error.as_deref()),
+                    humantime::format_duration(delay)
+                ),
                 false,
             );
             let mut run_cancel = self.run_cancel.clone();
@@ -629,18 +720,26 @@ impl StepTask {
                 _ = tokio::time::sleep(delay) => {}
                 _ = run_cancel.wait_for(|c| *c) => break,
             }
-            delay = delay.checked_mul(2).unwrap_or(MAX_RETRY_DELAY).min(MAX_RETRY_DELAY);
+            delay = delay
+                .checked_mul(2)
+                .unwrap_or(MAX_RETRY_DELAY)
+                .min(MAX_RETRY_DELAY);
         }
-        let _ = self
-            .history
-            .set_step_state(self.run_id, &name, result.state, result.error.as_deref());
+        let _ =
+            self.history
+                .set_step_state(self.run_id, &name, result.state, result.error.as_deref());
         let elapsed = format!("{:.1} s", started.elapsed().as_secs_f64());
         let detail = match (result.state, result.rows_written) {
             (StepState::Succeeded, Some(rows)) => format!("{rows} rows in {elapsed}"),
             (StepState::Succeeded, None) => format!("in {elapsed}"),
-            _ => format!("{} (after {} attempt(s))", short(result.error.as_deref()), result.attempts),
+            _ => format!(
+                "{} (after {} attempt(s))",
+                short(result.error.as_deref()),
+                result.attempts
+            ),
         };
-        self.display.update(self.index, result.state.as_str(), &detail, true);
+        self.display
+            .update(self.index, result.state.as_str(), &detail, true);
         result
     }
 
@@ -681,7 +780,10 @@ impl StepTask {
             Ok(Ok(outcome)) => Attempt::Done(Ok(outcome)),
             Ok(Err(_)) => ended,
             Err(_) => {
-                tracing::warn!("step {} did not stop within {CANCEL_GRACE:?} of being cancelled", self.name());
+                tracing::warn!(
+                    "step {} did not stop within {CANCEL_GRACE:?} of being cancelled",
+                    self.name()
+                );
                 ended
             }
         }

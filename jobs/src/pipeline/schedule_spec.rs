@@ -61,15 +61,21 @@ impl ParsedSchedule {
             .map_err(|e| format!("schedule.cron '{}': {e}", spec.cron))?;
         let timezone = match spec.timezone.as_deref() {
             None => Tz::UTC,
-            Some(name) => name
-                .parse::<Tz>()
-                .map_err(|_| format!("schedule.timezone '{name}' is not an IANA time zone (e.g. Europe/Berlin, UTC)"))?,
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                format!(
+                    "schedule.timezone '{name}' is not an IANA time zone (e.g. Europe/Berlin, UTC)"
+                )
+            })?,
         };
         let catchup = match spec.catchup.as_deref() {
             None | Some("latest") => Catchup::Latest,
             Some("all") => Catchup::All,
             Some("none") => Catchup::None,
-            Some(other) => return Err(format!("schedule.catchup '{other}' is not one of all, latest, none")),
+            Some(other) => {
+                return Err(format!(
+                    "schedule.catchup '{other}' is not one of all, latest, none"
+                ));
+            }
         };
         Ok(Self {
             cron,
@@ -161,7 +167,10 @@ mod tests {
             }]
         );
         // Nothing is due a minute before.
-        assert!(s.due(utc("2026-11-22T01:30:00Z"), utc("2026-11-23T00:59:00Z")).is_empty());
+        assert!(
+            s.due(utc("2026-11-22T01:30:00Z"), utc("2026-11-23T00:59:00Z"))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -171,7 +180,10 @@ mod tests {
         // summer time (00:00 UTC); the next day it is winter time (01:00 UTC).
         let due = s.due(utc("2026-10-24T12:00:00Z"), utc("2026-10-26T12:00:00Z"));
         let fires: Vec<_> = due.iter().map(|d| d.scheduled_for).collect();
-        assert_eq!(fires, vec![utc("2026-10-25T00:00:00Z"), utc("2026-10-26T01:00:00Z")]);
+        assert_eq!(
+            fires,
+            vec![utc("2026-10-25T00:00:00Z"), utc("2026-10-26T01:00:00Z")]
+        );
         assert_eq!(due[1].ds.to_string(), "2026-10-25");
     }
 

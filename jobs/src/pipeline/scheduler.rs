@@ -52,7 +52,13 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler for the pipelines in `dir`.
-    pub fn new(dir: &Path, target: ClusterTarget, history: Arc<History>, clock: Clock, template: RunOptions) -> Self {
+    pub fn new(
+        dir: &Path,
+        target: ClusterTarget,
+        history: Arc<History>,
+        clock: Clock,
+        template: RunOptions,
+    ) -> Self {
         Self {
             dir: dir.to_path_buf(),
             target,
@@ -130,15 +136,22 @@ impl Scheduler {
                         ..template.clone()
                     };
                     let outcome = match connect(&target).await {
-                        Ok(ember) => run_pipeline(Arc::clone(&pipeline), ember, Arc::clone(&history), options).await,
+                        Ok(ember) => {
+                            run_pipeline(
+                                Arc::clone(&pipeline),
+                                ember,
+                                Arc::clone(&history),
+                                options,
+                            )
+                            .await
+                        }
                         Err(e) => Err(e),
                     };
                     match outcome {
                         Ok(r) => results.push(r),
-                        Err(e) => eprintln!(
-                            "ember schedule: {} for {}: {e}",
-                            pipeline.spec.name, run.ds
-                        ),
+                        Err(e) => {
+                            eprintln!("ember schedule: {} for {}: {e}", pipeline.spec.name, run.ds)
+                        }
                     }
                 }
                 results
@@ -146,7 +159,9 @@ impl Scheduler {
         }
         let mut results = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            results.extend(done.map_err(|e| PipelineError::Contract(format!("a scheduled run's task failed: {e}")))?);
+            results.extend(done.map_err(|e| {
+                PipelineError::Contract(format!("a scheduled run's task failed: {e}"))
+            })?);
         }
         Ok(results)
     }
@@ -223,7 +238,8 @@ pub async fn backfill(
             ..template.clone()
         };
         let ember = connect(&target).await?;
-        results.push(run_pipeline(Arc::clone(&pipeline), ember, Arc::clone(&history), options).await?);
+        results
+            .push(run_pipeline(Arc::clone(&pipeline), ember, Arc::clone(&history), options).await?);
         day = match day.succ_opt() {
             Some(d) => d,
             None => break,

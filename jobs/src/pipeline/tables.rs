@@ -72,7 +72,12 @@ fn extension(location: &str, format: Format) -> String {
 }
 
 /// Registers (or re-registers) table `name` over `location`.
-pub async fn register(ctx: &SessionContext, name: &str, location: &str, format: Format) -> Result<()> {
+pub async fn register(
+    ctx: &SessionContext,
+    name: &str,
+    location: &str,
+    format: Format,
+) -> Result<()> {
     let local = !location.contains("://");
     if local && !Path::new(location).exists() {
         return Err(PipelineError::Contract(format!(
@@ -88,16 +93,28 @@ pub async fn register(ctx: &SessionContext, name: &str, location: &str, format: 
     ctx.deregister_table(name)?;
     match format {
         Format::Parquet => {
-            ctx.register_parquet(name, &location, ParquetReadOptions::default().file_extension(&ext))
-                .await?
+            ctx.register_parquet(
+                name,
+                &location,
+                ParquetReadOptions::default().file_extension(&ext),
+            )
+            .await?
         }
         Format::Json => {
-            ctx.register_json(name, &location, JsonReadOptions::default().file_extension(&ext))
-                .await?
+            ctx.register_json(
+                name,
+                &location,
+                JsonReadOptions::default().file_extension(&ext),
+            )
+            .await?
         }
         Format::Csv => {
-            ctx.register_csv(name, &location, CsvReadOptions::new().has_header(true).file_extension(&ext))
-                .await?
+            ctx.register_csv(
+                name,
+                &location,
+                CsvReadOptions::new().has_header(true).file_extension(&ext),
+            )
+            .await?
         }
     }
     Ok(())

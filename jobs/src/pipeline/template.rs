@@ -73,7 +73,15 @@ impl Values {
 }
 
 /// The names placeholders take when a pipeline is checked before it runs.
-pub const BUILTIN: &[&str] = &["ds", "ds_nodash", "run_id", "attempt", "pipeline", "pipeline_dir", "output_dir"];
+pub const BUILTIN: &[&str] = &[
+    "ds",
+    "ds_nodash",
+    "run_id",
+    "attempt",
+    "pipeline",
+    "pipeline_dir",
+    "output_dir",
+];
 
 /// The names of the `{{ name }}` placeholders in `text`.
 pub fn placeholders(text: &str) -> Vec<String> {
@@ -129,8 +137,14 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors_naming_the_step_and_the_name() {
-        let e = values().render("labels", "{{ dss }}").unwrap_err().to_string();
-        assert!(e.contains("step 'labels'") && e.contains("dss") && e.contains("ds, region"), "{e}");
+        let e = values()
+            .render("labels", "{{ dss }}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("step 'labels'") && e.contains("dss") && e.contains("ds, region"),
+            "{e}"
+        );
     }
 
     #[test]

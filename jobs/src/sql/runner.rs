@@ -92,15 +92,14 @@ impl<'a> SqlRunner<'a> {
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         let state = self.ember.session().state();
         let options = state.config().options();
-        let dialect = datafusion::sql::sqlparser::dialect::dialect_from_str(
-            options.sql_parser.dialect,
-        )
-        .ok_or_else(|| {
-            JobsError::Usage(format!(
-                "unknown SQL dialect {}",
-                options.sql_parser.dialect
-            ))
-        })?;
+        let dialect =
+            datafusion::sql::sqlparser::dialect::dialect_from_str(options.sql_parser.dialect)
+                .ok_or_else(|| {
+                    JobsError::Usage(format!(
+                        "unknown SQL dialect {}",
+                        options.sql_parser.dialect
+                    ))
+                })?;
         let statements = DFParserBuilder::new(sql)
             .with_dialect(dialect.as_ref())
             .build()?
@@ -195,7 +194,11 @@ impl<'a> SqlRunner<'a> {
     /// uncommitted: the caller checks it (pipeline contracts) and then
     /// commits or aborts it. Returns the rows written and the staged output
     /// (`None` for object-store targets, written in place).
-    pub async fn write_parquet_staged(&self, statement: Statement, target: &str) -> Result<(u64, Option<StagedOutput>)> {
+    pub async fn write_parquet_staged(
+        &self,
+        statement: Statement,
+        target: &str,
+    ) -> Result<(u64, Option<StagedOutput>)> {
         let state = self.ember.session().state();
         let plan = state.statement_to_plan(statement).await?;
         let df = self.ember.session().execute_logical_plan(plan).await?;

@@ -51,7 +51,11 @@ impl TrainEngine {
 
     /// Registers a Parquet file or directory as table `name`.
     pub async fn register_parquet(&self, name: &str, location: &str) -> Result<()> {
-        let sql = format!("CREATE EXTERNAL TABLE {} STORED AS PARQUET LOCATION {}", quote_ident(name), quote_literal(location));
+        let sql = format!(
+            "CREATE EXTERNAL TABLE {} STORED AS PARQUET LOCATION {}",
+            quote_ident(name),
+            quote_literal(location)
+        );
         self.session().sql(&sql).await?.collect().await?;
         Ok(())
     }
@@ -59,10 +63,9 @@ impl TrainEngine {
     /// Runs a query returning one row of one column and returns that value.
     pub async fn single_value(&self, sql: &str) -> Result<ScalarValue> {
         let batches = self.session().sql(sql).await?.collect().await?;
-        let batch = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .ok_or_else(|| JobsError::Usage("internal: a training query returned no rows".into()))?;
+        let batch = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| {
+            JobsError::Usage("internal: a training query returned no rows".into())
+        })?;
         Ok(ScalarValue::try_from_array(batch.column(0), 0)?)
     }
 
@@ -79,7 +82,10 @@ impl TrainEngine {
             TrainEngine::Cluster { ember, work_dir } => {
                 let dir = work_dir.join(name);
                 let location = format!("{}/", dir.display());
-                let copy = format!("COPY ({select}) TO {} STORED AS PARQUET", quote_literal(&location));
+                let copy = format!(
+                    "COPY ({select}) TO {} STORED AS PARQUET",
+                    quote_literal(&location)
+                );
                 ember.session().sql(&copy).await?.collect().await?;
                 self.register_parquet(name, &location).await?;
             }

@@ -3,22 +3,24 @@
 use datafusion::common::ScalarValue;
 use ember_udfs::training::exact_float::f32s_to_json;
 use ember_udfs::training::gbdt::cuts::cuts_from_sketch;
-use ember_udfs::training::gbdt::grad::{base_margin, base_score, gradient_bound, Quantiser};
+use ember_udfs::training::gbdt::grad::{Quantiser, base_margin, base_score, gradient_bound};
 use ember_udfs::training::gbdt::hist;
 use ember_udfs::training::gbdt::messages::{LevelPlan, SketchState};
 use ember_udfs::training::gbdt::model::GbdtModel;
-use ember_udfs::training::gbdt::tree::{check_histogram_budget, Grower};
+use ember_udfs::training::gbdt::tree::{Grower, check_histogram_budget};
 use ember_udfs::training::params::GbdtParams;
 
 use crate::error::{JobsError, Result};
-use crate::train::{quote_ident, quote_literal, TrainEngine, TrainProgress};
+use crate::train::{TrainEngine, TrainProgress, quote_ident, quote_literal};
 
 const FUNCTION: &str = "train_gbdt";
 
 fn binary(value: ScalarValue, what: &str) -> Result<Vec<u8>> {
     match value {
         ScalarValue::Binary(Some(bytes)) | ScalarValue::LargeBinary(Some(bytes)) => Ok(bytes),
-        other => Err(JobsError::Usage(format!("internal: {what} returned {other:?}"))),
+        other => Err(JobsError::Usage(format!(
+            "internal: {what} returned {other:?}"
+        ))),
     }
 }
 
@@ -46,9 +48,16 @@ pub async fn train_gbdt(
         feature_sql.join(", "),
         quote_ident(table)
     );
-    let state = SketchState::from_bytes(FUNCTION, &binary(engine.single_value(&sketch_sql).await?, "the sketch")?)?;
+    let state = SketchState::from_bytes(
+        FUNCTION,
+        &binary(engine.single_value(&sketch_sql).await?, "the sketch")?,
+    )?;
     let objective = state.labels.objective(FUNCTION, label, params.objective)?;
-    let cuts: Vec<Vec<f32>> = state.features.iter().map(|s| cuts_from_sketch(s, params.max_bins)).collect();
+    let cuts: Vec<Vec<f32>> = state
+        .features
+        .iter()
+        .map(|s| cuts_from_sketch(s, params.max_bins))
+        .collect();
     check_histogram_budget(FUNCTION, params, &cuts)?;
     let base = base_score(objective, state.labels.mean());
     progress(TrainProgress::Pass("sketch"));
@@ -60,10 +69,17 @@ pub async fn train_gbdt(
         format!("CAST({start:?} AS DOUBLE) AS __margin"),
     ];
     for ((feature, cut), bin) in feature_sql.iter().zip(&cuts).zip(&bins) {
-        columns.push(format!("__ember_gbdt_bin({}, {feature}) AS {bin}", quote_literal(&f32s_to_json(cut))));
+        columns.push(format!(
+            "__ember_gbdt_bin({}, {feature}) AS {bin}",
+            quote_literal(&f32s_to_json(cut))
+        ));
     }
     let mut current = "__ember_train_round_0".to_string();
-    let select = format!("SELECT {} FROM {} WHERE {label_sql} IS NOT NULL", columns.join(", "), quote_ident(table));
+    let select = format!(
+        "SELECT {} FROM {} WHERE {label_sql} IS NOT NULL",
+        columns.join(", "),
+        quote_ident(table)
+    );
     engine.materialize(&current, &select).await?;
     progress(TrainProgress::Pass("bin"));
 
@@ -105,7 +121,10 @@ pub async fn train_gbdt(
             current = next;
         }
         trees.push(tree);
-        progress(TrainProgress::Step { done: round + 1, total: params.rounds });
+        progress(TrainProgress::Step {
+            done: round + 1,
+            total: params.rounds,
+        });
     }
     engine.drop_table(&current).await?;
     Ok(GbdtModel {

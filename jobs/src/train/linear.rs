@@ -3,10 +3,16 @@
 use datafusion::common::ScalarValue;
 
 use crate::error::{JobsError, Result};
-use crate::train::{quote_ident, quote_literal, TrainEngine};
+use crate::train::{TrainEngine, quote_ident, quote_literal};
 
 /// Trains least squares (ridge with `l2 > 0`) over `table`; returns Ember linear JSON text.
-pub async fn train_linear(engine: &TrainEngine, table: &str, label: &str, features: &[String], l2: f64) -> Result<String> {
+pub async fn train_linear(
+    engine: &TrainEngine,
+    table: &str,
+    label: &str,
+    features: &[String],
+    l2: f64,
+) -> Result<String> {
     let columns = std::iter::once(label)
         .chain(features.iter().map(String::as_str))
         .map(quote_ident)
@@ -19,6 +25,8 @@ pub async fn train_linear(engine: &TrainEngine, table: &str, label: &str, featur
     );
     match engine.single_value(&sql).await? {
         ScalarValue::Utf8(Some(text)) => Ok(text),
-        other => Err(JobsError::Usage(format!("internal: train_linear returned {other:?}"))),
+        other => Err(JobsError::Usage(format!(
+            "internal: train_linear returned {other:?}"
+        ))),
     }
 }

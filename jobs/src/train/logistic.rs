@@ -1,13 +1,13 @@
 //! Distributed logistic regression: one Newton-sums query per iteration.
 
 use datafusion::common::ScalarValue;
-use ember_udfs::scoring::model::ember_linear::{LinearModelFile, FORMAT, VERSION};
+use ember_udfs::scoring::model::ember_linear::{FORMAT, LinearModelFile, VERSION};
 use ember_udfs::training::exact_float::f64s_to_json;
-use ember_udfs::training::logistic::{newton_step, not_converged, NewtonSums};
+use ember_udfs::training::logistic::{NewtonSums, newton_step, not_converged};
 use ember_udfs::training::params::LogisticParams;
 
 use crate::error::{JobsError, Result};
-use crate::train::{quote_ident, quote_literal, TrainEngine, TrainProgress};
+use crate::train::{TrainEngine, TrainProgress, quote_ident, quote_literal};
 
 const FUNCTION: &str = "train_logistic";
 
@@ -28,20 +28,35 @@ pub async fn train_logistic(
     // The rows are read once into the engine's working set (memory embedded,
     // Parquet on a cluster) so iterations do not re-read the input's columns.
     let working = "__ember_train_logistic";
-    let select = format!("SELECT {columns} FROM {} WHERE {} IS NOT NULL", quote_ident(table), quote_ident(label));
+    let select = format!(
+        "SELECT {columns} FROM {} WHERE {} IS NOT NULL",
+        quote_ident(table),
+        quote_ident(label)
+    );
     engine.materialize(working, &select).await?;
     let mut beta = vec![0.0; features.len() + 1];
     let mut result = None;
     for iteration in 1..=params.max_iter {
         let beta_json = f64s_to_json(&beta);
-        let sql = format!("SELECT __ember_logistic_newton({}, {columns}) FROM {working}", quote_literal(&beta_json));
+        let sql = format!(
+            "SELECT __ember_logistic_newton({}, {columns}) FROM {working}",
+            quote_literal(&beta_json)
+        );
         let sums: NewtonSums = match engine.single_value(&sql).await? {
-            ScalarValue::Utf8(Some(text)) => serde_json::from_str(&text).map_err(|e| JobsError::Usage(format!("internal: {e}")))?,
-            other => return Err(JobsError::Usage(format!("internal: Newton sums returned {other:?}"))),
+            ScalarValue::Utf8(Some(text)) => serde_json::from_str(&text)
+                .map_err(|e| JobsError::Usage(format!("internal: {e}")))?,
+            other => {
+                return Err(JobsError::Usage(format!(
+                    "internal: Newton sums returned {other:?}"
+                )));
+            }
         };
         let (next, step) = newton_step(FUNCTION, &beta, &sums, params.l2, features)?;
         beta = next;
-        progress(TrainProgress::Step { done: iteration, total: params.max_iter });
+        progress(TrainProgress::Step {
+            done: iteration,
+            total: params.max_iter,
+        });
         if step <= params.tol {
             result = Some((iteration, sums.count));
             break;

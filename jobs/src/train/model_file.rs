@@ -13,8 +13,13 @@ pub fn write_model_file(path: &Path, text: &str) -> Result<()> {
     let name = absolute
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .ok_or_else(|| JobsError::Usage(format!("--model-out '{}' names no file", path.display())))?;
-    let staging = parent.join(format!(".{name}.ember-staging-{}", uuid::Uuid::new_v4().simple()));
+        .ok_or_else(|| {
+            JobsError::Usage(format!("--model-out '{}' names no file", path.display()))
+        })?;
+    let staging = parent.join(format!(
+        ".{name}.ember-staging-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::write(&staging, text).map_err(|e| JobsError::io(&staging, e))?;
     std::fs::rename(&staging, &absolute).map_err(|e| {
         let _ = std::fs::remove_file(&staging);

@@ -73,7 +73,9 @@ impl ScalarUDFImpl for ScoringFunc {
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let name = self.name();
         if args.arg_fields.len() < 2 {
-            return plan_err!("{name}: expected the model and at least one feature, e.g. {name}('model.json', age, tenure)");
+            return plan_err!(
+                "{name}: expected the model and at least one feature, e.g. {name}('model.json', age, tenure)"
+            );
         }
         model_literal(name, args.scalar_arguments[0])?;
         for field in &args.arg_fields[1..] {

@@ -14,9 +14,9 @@
 //! features by position, and the count must match. Features must be numeric or
 //! boolean; they are cast to `Float64`, the evaluator's input type.
 
+use arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{Cast, Expr};
-use arrow::datatypes::DataType;
 
 use super::model::Model;
 
@@ -46,7 +46,9 @@ pub fn feature_args(
                         name: name.try_as_str().flatten().map(str::to_string),
                         expr: value.clone(),
                     }),
-                    _ => plan_err!("{function}: named_struct must alternate literal names and values"),
+                    _ => plan_err!(
+                        "{function}: named_struct must alternate literal names and values"
+                    ),
                 })
                 .collect();
         }
@@ -55,7 +57,10 @@ pub fn feature_args(
                 .iter()
                 .map(|f| FeatureArg {
                     name: Some(f.name().clone()),
-                    expr: datafusion::functions::core::expr_fn::get_field(single.clone(), f.name().as_str()),
+                    expr: datafusion::functions::core::expr_fn::get_field(
+                        single.clone(),
+                        f.name().as_str(),
+                    ),
                 })
                 .collect());
         }
@@ -110,7 +115,12 @@ pub fn match_features(
         .collect()
 }
 
-fn by_name(function: &str, model: &Model, names: &[String], args: Vec<FeatureArg>) -> Result<Vec<FeatureArg>> {
+fn by_name(
+    function: &str,
+    model: &Model,
+    names: &[String],
+    args: Vec<FeatureArg>,
+) -> Result<Vec<FeatureArg>> {
     for (i, arg) in args.iter().enumerate() {
         if arg.name.is_none() {
             return plan_err!(

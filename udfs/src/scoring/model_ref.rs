@@ -26,7 +26,9 @@ impl std::fmt::Display for ModelLocation {
 pub fn resolve(function: &str, reference: &str, config: &EmberConfig) -> Result<ModelLocation> {
     let reference = reference.trim();
     if reference.is_empty() {
-        return plan_err!("{function}: the model argument is empty; give a path, a URI or a registered model name");
+        return plan_err!(
+            "{function}: the model argument is empty; give a path, a URI or a registered model name"
+        );
     }
     if let Some(uri) = config.models.get(reference) {
         return location_of(function, uri, Some(reference));
@@ -35,7 +37,11 @@ pub fn resolve(function: &str, reference: &str, config: &EmberConfig) -> Result<
         let known: Vec<&str> = config.models.0.keys().map(String::as_str).collect();
         return plan_err!(
             "{function}: model '{reference}' is neither a file nor a registered model name (registered: {}); register it with SET ember.models.{reference} = '<path or s3:// URI>'",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         );
     }
     location_of(function, reference, None)
@@ -54,7 +60,9 @@ fn location_of(function: &str, uri: &str, name: Option<&str>) -> Result<ModelLoc
     match std::path::absolute(path) {
         Ok(absolute) => Ok(ModelLocation(format!("file://{}", absolute.display()))),
         Err(e) => match name {
-            Some(name) => plan_err!("{function}: model '{name}' points to '{uri}', which is not a usable path: {e}"),
+            Some(name) => plan_err!(
+                "{function}: model '{name}' points to '{uri}', which is not a usable path: {e}"
+            ),
             None => plan_err!("{function}: model path '{uri}' is not usable: {e}"),
         },
     }
@@ -67,13 +75,19 @@ mod tests {
     #[test]
     fn a_registered_name_wins_and_relative_paths_become_absolute() {
         let mut config = EmberConfig::default();
-        config.models.0.insert("churn".into(), "s3://models/churn.json".into());
+        config
+            .models
+            .0
+            .insert("churn".into(), "s3://models/churn.json".into());
         assert_eq!(
             resolve("predict", "CHURN", &config).unwrap().0,
             "s3://models/churn.json"
         );
         let local = resolve("predict", "models/m.json", &config).unwrap().0;
-        assert!(local.starts_with("file:///") && local.ends_with("/models/m.json"), "{local}");
+        assert!(
+            local.starts_with("file:///") && local.ends_with("/models/m.json"),
+            "{local}"
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ fn read_local(path: &str) -> std::io::Result<Result<Vec<u8>, String>> {
     let mut bytes = Vec::new();
     file.take(MAX_MODEL_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_MODEL_BYTES {
-        return Ok(Err(format!("larger than {} GiB; not a model file?", MAX_MODEL_BYTES >> 30)));
+        return Ok(Err(format!(
+            "larger than {} GiB; not a model file?",
+            MAX_MODEL_BYTES >> 30
+        )));
     }
     Ok(Ok(bytes))
 }
@@ -37,13 +40,17 @@ pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
         reason,
     };
     if let Some(path) = uri.strip_prefix("file://") {
-        return read_local(path).map_err(|e| failed(e.to_string()))?.map_err(failed);
+        return read_local(path)
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(failed);
     }
     if let Some(rest) = uri.strip_prefix("s3://") {
         let (bucket, key) = rest
             .split_once('/')
             .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-            .ok_or_else(|| failed("an S3 URI needs a bucket and a key: s3://bucket/key".to_string()))?;
+            .ok_or_else(|| {
+                failed("an S3 URI needs a bucket and a key: s3://bucket/key".to_string())
+            })?;
         let (bucket, key) = (bucket.to_string(), key.to_string());
         let fetch = move || -> Result<Vec<u8>, String> {
             let store = AmazonS3Builder::from_env()
@@ -55,9 +62,15 @@ pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
-                let result = store.get(&ObjectPath::from(key)).await.map_err(|e| e.to_string())?;
+                let result = store
+                    .get(&ObjectPath::from(key))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if result.meta.size > MAX_MODEL_BYTES {
-                    return Err(format!("larger than {} GiB; not a model file?", MAX_MODEL_BYTES >> 30));
+                    return Err(format!(
+                        "larger than {} GiB; not a model file?",
+                        MAX_MODEL_BYTES >> 30
+                    ));
                 }
                 let bytes = result.bytes().await.map_err(|e| e.to_string())?;
                 Ok(bytes.to_vec())
@@ -67,5 +80,7 @@ pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
             .map_err(|_| failed("the S3 reader thread failed".to_string()))?
             .map_err(failed);
     }
-    Err(failed("unsupported location (expected file:// or s3://)".to_string()))
+    Err(failed(
+        "unsupported location (expected file:// or s3://)".to_string(),
+    ))
 }

@@ -96,7 +96,11 @@ impl OutputKind {
                         Precision::F32 => f64::from(1.0f32 - p as f32),
                         Precision::F64 => 1.0 - p,
                     };
-                    let pairs = scores.values.iter().flat_map(|p| [one_minus(*p), *p]).collect();
+                    let pairs = scores
+                        .values
+                        .iter()
+                        .flat_map(|p| [one_minus(*p), *p])
+                        .collect();
                     list(pairs, 2, scores.nulls)?
                 } else {
                     list(scores.values, k, scores.nulls)?
@@ -114,7 +118,11 @@ impl OutputKind {
                     if model.objective != "multi:softmax" {
                         model.transform(&mut scores);
                     }
-                    scores.values.chunks(k).map(|row| argmax(row) as i64).collect()
+                    scores
+                        .values
+                        .chunks(k)
+                        .map(|row| argmax(row) as i64)
+                        .collect()
                 };
                 Arc::new(Int64Array::new(classes.into(), scores.nulls))
             }
@@ -137,9 +145,13 @@ fn argmax(row: &[f64]) -> usize {
 fn list(values: Vec<f64>, width: usize, nulls: Option<NullBuffer>) -> Result<ArrayRef> {
     let rows = values.len() / width.max(1);
     if i32::try_from(values.len()).is_err() {
-        return exec_err!("scoring: {rows} rows × {width} outputs do not fit one list array; use a smaller batch size");
+        return exec_err!(
+            "scoring: {rows} rows × {width} outputs do not fit one list array; use a smaller batch size"
+        );
     }
-    let offsets = OffsetBuffer::new(ScalarBuffer::from_iter((0..=rows).map(|r| (r * width) as i32)));
+    let offsets = OffsetBuffer::new(ScalarBuffer::from_iter(
+        (0..=rows).map(|r| (r * width) as i32),
+    ));
     let field = Arc::new(Field::new_list_field(DataType::Float64, true));
     let values = Arc::new(Float64Array::from(values));
     Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?))

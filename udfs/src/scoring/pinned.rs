@@ -80,7 +80,11 @@ impl ScalarUDFImpl for PinnedScoreFunc {
             return plan_err!("{NAME}: expected kind, location, content id and features");
         }
         let kind = kind_of(args.scalar_arguments[0])?;
-        Ok(Arc::new(Field::new(kind.function_name(), kind.data_type(), true)))
+        Ok(Arc::new(Field::new(
+            kind.function_name(),
+            kind.data_type(),
+            true,
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -96,7 +100,8 @@ impl ScalarUDFImpl for PinnedScoreFunc {
         let kind = kind_of(literal(0)?)?;
         let location = ModelLocation(model_literal(NAME, literal(1)?)?);
         let content_id = model_literal(NAME, literal(2)?)?;
-        let model = model_cache::load_pinned(&location, &content_id).map_err(|e| e.into_exec_error())?;
+        let model =
+            model_cache::load_pinned(&location, &content_id).map_err(|e| e.into_exec_error())?;
         kind.check(&model)?;
         let features: Vec<ArrayRef> = args.args[3..]
             .iter()
@@ -106,13 +111,21 @@ impl ScalarUDFImpl for PinnedScoreFunc {
         for (i, f) in features.iter().enumerate() {
             match f.as_primitive_opt::<Float64Type>() {
                 Some(c) => columns.push(c),
-                None => return exec_err!("{NAME}: feature {i} is {}, expected Float64", f.data_type()),
+                None => {
+                    return exec_err!("{NAME}: feature {i} is {}, expected Float64", f.data_type());
+                }
             }
         }
-        let scores = model.raw_scores(&columns).map_err(|e| e.into_exec_error())?;
+        let scores = model
+            .raw_scores(&columns)
+            .map_err(|e| e.into_exec_error())?;
         let result = kind.build(&model, scores)?;
         if result.len() != args.number_rows {
-            return exec_err!("{NAME}: scored {} rows of a batch of {}", result.len(), args.number_rows);
+            return exec_err!(
+                "{NAME}: scored {} rows of a batch of {}",
+                result.len(),
+                args.number_rows
+            );
         }
         Ok(ColumnarValue::Array(result))
     }

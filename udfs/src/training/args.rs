@@ -11,10 +11,10 @@
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::AccumulatorArgs;
-use datafusion::physical_expr::expressions::{CastExpr, Column, Literal, TryCastExpr};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{CastExpr, Column, Literal, TryCastExpr};
 
 /// Whether a type holds text (a parameter string).
 pub fn is_text(t: &DataType) -> bool {
@@ -37,7 +37,9 @@ pub fn constant_text_type() -> DataType {
 fn literal_text(expr: &Arc<dyn PhysicalExpr>) -> Option<String> {
     fn scalar_text(value: &ScalarValue) -> Option<String> {
         match value {
-            ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => Some(s.clone().unwrap_or_default()),
+            ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => {
+                Some(s.clone().unwrap_or_default())
+            }
             ScalarValue::Dictionary(_, inner) => scalar_text(inner),
             _ => None,
         }
@@ -58,10 +60,17 @@ fn is_numeric(t: &DataType) -> bool {
 /// Coerces `label, features... [, params]`: numbers to `Float64`, the
 /// parameter string kept. `leading` internal arguments (driver messages,
 /// strings) come first and are kept as they are.
-pub fn coerce_training_args(function: &str, arg_types: &[DataType], leading: usize) -> Result<Vec<DataType>> {
+pub fn coerce_training_args(
+    function: &str,
+    arg_types: &[DataType],
+    leading: usize,
+) -> Result<Vec<DataType>> {
     let data = arg_types.len().saturating_sub(leading);
     if data < 2 {
-        return plan_err!("{function}: expected (label, feature, ... [, 'params']), got {} argument(s)", data);
+        return plan_err!(
+            "{function}: expected (label, feature, ... [, 'params']), got {} argument(s)",
+            data
+        );
     }
     let last = arg_types.len() - 1;
     arg_types
@@ -106,7 +115,11 @@ pub struct TrainingArgs {
 }
 
 /// Reads a training call's arguments after `leading` internal ones.
-pub fn training_args(function: &str, args: &AccumulatorArgs, leading: usize) -> Result<TrainingArgs> {
+pub fn training_args(
+    function: &str,
+    args: &AccumulatorArgs,
+    leading: usize,
+) -> Result<TrainingArgs> {
     let exprs = &args.exprs[leading.min(args.exprs.len())..];
     let Some((label, rest)) = exprs.split_first() else {
         return plan_err!("{function}: missing the label argument");
@@ -114,7 +127,9 @@ pub fn training_args(function: &str, args: &AccumulatorArgs, leading: usize) -> 
     let (features, params) = match rest.split_last() {
         Some((last, init)) if !init.is_empty() && is_text(&last.data_type(args.schema)?) => {
             let Some(text) = literal_text(last) else {
-                return plan_err!("{function}: the parameters (last argument) must be a constant string");
+                return plan_err!(
+                    "{function}: the parameters (last argument) must be a constant string"
+                );
             };
             (init, text)
         }

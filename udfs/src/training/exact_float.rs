@@ -29,7 +29,8 @@ pub fn f32s_to_json(values: &[f32]) -> String {
 
 /// Decodes a list written by [`f32s_to_json`].
 pub fn f32s_from_json(text: &str) -> Result<Vec<f32>, serde_json::Error> {
-    serde_json::from_str::<Vec<u32>>(text).map(|bits| bits.into_iter().map(f32::from_bits).collect())
+    serde_json::from_str::<Vec<u32>>(text)
+        .map(|bits| bits.into_iter().map(f32::from_bits).collect())
 }
 
 /// Encodes `f64` values as a JSON list of bit patterns.
@@ -40,7 +41,8 @@ pub fn f64s_to_json(values: &[f64]) -> String {
 
 /// Decodes a list written by [`f64s_to_json`].
 pub fn f64s_from_json(text: &str) -> Result<Vec<f64>, serde_json::Error> {
-    serde_json::from_str::<Vec<u64>>(text).map(|bits| bits.into_iter().map(f64::from_bits).collect())
+    serde_json::from_str::<Vec<u64>>(text)
+        .map(|bits| bits.into_iter().map(f64::from_bits).collect())
 }
 
 #[cfg(test)]

@@ -29,7 +29,11 @@ fn tri(k: usize) -> usize {
 impl Moments {
     /// Empty moments of `k` variables.
     pub fn new(k: usize) -> Self {
-        Self { count: 0, means: vec![0.0; k], comoments: vec![0.0; tri(k)] }
+        Self {
+            count: 0,
+            means: vec![0.0; k],
+            comoments: vec![0.0; tri(k)],
+        }
     }
 
     /// Number of variables.
@@ -47,7 +51,10 @@ impl Moments {
             return;
         }
         // Two passes over the batch (mean, then centred products), then merge.
-        let means: Vec<f64> = columns.iter().map(|c| c.iter().sum::<f64>() / rows as f64).collect();
+        let means: Vec<f64> = columns
+            .iter()
+            .map(|c| c.iter().sum::<f64>() / rows as f64)
+            .collect();
         let mut comoments = vec![0.0; tri(k)];
         let mut centred = vec![0.0; k];
         for r in 0..rows {
@@ -63,7 +70,11 @@ impl Moments {
                 }
             }
         }
-        self.merge(&Moments { count: rows as u64, means, comoments });
+        self.merge(&Moments {
+            count: rows as u64,
+            means,
+            comoments,
+        });
     }
 
     /// Merges another partial state into this one.
@@ -112,10 +123,18 @@ pub struct LinearFit {
 }
 
 /// Solves least squares from the moments of `features..., label` (label last).
-pub fn solve_linear(function: &'static str, moments: &Moments, l2: f64, feature_names: &[String]) -> TrainResult<LinearFit> {
+pub fn solve_linear(
+    function: &'static str,
+    moments: &Moments,
+    l2: f64,
+    feature_names: &[String],
+) -> TrainResult<LinearFit> {
     let d = moments.width().saturating_sub(1);
     if moments.count == 0 {
-        return Err(TrainError::NoRows { function, reason: "every row has a null label or feature".into() });
+        return Err(TrainError::NoRows {
+            function,
+            reason: "every row has a null label or feature".into(),
+        });
     }
     let mut a = vec![0.0; d * d];
     let mut b = vec![0.0; d];
@@ -127,15 +146,22 @@ pub fn solve_linear(function: &'static str, moments: &Moments, l2: f64, feature_
         b[i] = moments.comoment(i, d);
     }
     let w = cholesky_solve(&a, &b).map_err(|pivot| {
-        let name = feature_names.get(pivot).map_or_else(|| format!("#{pivot}"), Clone::clone);
+        let name = feature_names
+            .get(pivot)
+            .map_or_else(|| format!("#{pivot}"), Clone::clone);
         TrainError::Feature {
             function,
             feature: name,
-            reason: "is constant or a linear combination of the other features; drop it or set l2 > 0".into(),
+            reason:
+                "is constant or a linear combination of the other features; drop it or set l2 > 0"
+                    .into(),
         }
     })?;
     let intercept = moments.means[d] - (0..d).map(|i| moments.means[i] * w[i]).sum::<f64>();
-    Ok(LinearFit { coefficients: w, intercept })
+    Ok(LinearFit {
+        coefficients: w,
+        intercept,
+    })
 }
 
 #[cfg(test)]
@@ -163,17 +189,28 @@ mod tests {
     fn recovers_exact_coefficients_and_names_a_constant_feature() {
         let x1: Vec<f64> = (0..50).map(f64::from).collect();
         let x2: Vec<f64> = (0..50).map(|i| f64::from(i * i % 17)).collect();
-        let y: Vec<f64> = x1.iter().zip(&x2).map(|(a, b)| 1.5 * a - 0.25 * b + 4.0).collect();
+        let y: Vec<f64> = x1
+            .iter()
+            .zip(&x2)
+            .map(|(a, b)| 1.5 * a - 0.25 * b + 4.0)
+            .collect();
         let mut m = Moments::new(3);
         m.add_columns(&[x1.clone(), x2, y]);
         let names = vec!["a".to_string(), "b".to_string()];
         let fit = solve_linear("train_linear", &m, 0.0, &names).unwrap();
-        assert!((fit.coefficients[0] - 1.5).abs() < 1e-12 && (fit.coefficients[1] + 0.25).abs() < 1e-12);
+        assert!(
+            (fit.coefficients[0] - 1.5).abs() < 1e-12 && (fit.coefficients[1] + 0.25).abs() < 1e-12
+        );
         assert!((fit.intercept - 4.0).abs() < 1e-10);
 
         let mut c = Moments::new(3);
         c.add_columns(&[x1.clone(), vec![2.0; 50], x1]);
-        let err = solve_linear("train_linear", &c, 0.0, &names).unwrap_err().to_string();
-        assert!(err.contains("feature 'b'") && err.contains("constant"), "{err}");
+        let err = solve_linear("train_linear", &c, 0.0, &names)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("feature 'b'") && err.contains("constant"),
+            "{err}"
+        );
     }
 }

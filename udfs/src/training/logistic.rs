@@ -33,7 +33,12 @@ impl NewtonSums {
     /// Empty sums for `d` features (plus the intercept).
     pub fn new(d: usize) -> Self {
         let p = d + 1;
-        Self { count: 0, gradient: vec![0.0; p], hessian: vec![0.0; p * (p + 1) / 2], loss: 0.0 }
+        Self {
+            count: 0,
+            gradient: vec![0.0; p],
+            hessian: vec![0.0; p * (p + 1) / 2],
+            loss: 0.0,
+        }
     }
 
     /// Adds rows (features column-major, labels 0/1, all finite) at coefficients
@@ -89,7 +94,10 @@ pub fn newton_step(
 ) -> TrainResult<(Vec<f64>, f64)> {
     let p = beta.len();
     if sums.count == 0 {
-        return Err(TrainError::NoRows { function, reason: "every row has a null label or feature".into() });
+        return Err(TrainError::NoRows {
+            function,
+            reason: "every row has a null label or feature".into(),
+        });
     }
     let mut h = vec![0.0; p * p];
     let mut idx = 0;
@@ -187,23 +195,43 @@ mod tests {
     fn newton_finds_the_mle_of_a_noisy_problem() {
         // y = 1 for x > 0 except a few flipped rows: not separable.
         let x: Vec<f64> = (0..200).map(|i| f64::from(i - 100) / 25.0).collect();
-        let y: Vec<f64> = x.iter().enumerate().map(|(i, v)| f64::from(u8::from((*v > 0.0) ^ (i % 7 == 0)))).collect();
-        let (beta, iterations) =
-            fit_in_memory("train_logistic", &LogisticParams::default(), std::slice::from_ref(&x), &y, &["x".into()]).unwrap();
+        let y: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| f64::from(u8::from((*v > 0.0) ^ (i % 7 == 0))))
+            .collect();
+        let (beta, iterations) = fit_in_memory(
+            "train_logistic",
+            &LogisticParams::default(),
+            std::slice::from_ref(&x),
+            &y,
+            &["x".into()],
+        )
+        .unwrap();
         assert!(iterations < 30, "{iterations}");
         // At the MLE the gradient vanishes.
         let mut sums = NewtonSums::new(1);
         sums.add_rows(&beta, &[&x], &y);
-        assert!(sums.gradient.iter().all(|g| g.abs() < 1e-9), "{:?}", sums.gradient);
+        assert!(
+            sums.gradient.iter().all(|g| g.abs() < 1e-9),
+            "{:?}",
+            sums.gradient
+        );
     }
 
     #[test]
     fn separable_classes_are_reported() {
         let x: Vec<f64> = (0..20).map(f64::from).collect();
         let y: Vec<f64> = x.iter().map(|v| f64::from(u8::from(*v >= 10.0))).collect();
-        let err = fit_in_memory("train_logistic", &LogisticParams::default(), &[x], &y, &["x".into()])
-            .unwrap_err()
-            .to_string();
+        let err = fit_in_memory(
+            "train_logistic",
+            &LogisticParams::default(),
+            &[x],
+            &y,
+            &["x".into()],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("l2 > 0"), "{err}");
     }
 }

@@ -43,9 +43,15 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         Arc::new(AggregateUDF::from(train_linear::TrainLinear::new())),
         Arc::new(AggregateUDF::from(train_logistic::TrainLogistic::new())),
         Arc::new(AggregateUDF::from(train_gbdt::TrainGbdt::new())),
-        Arc::new(AggregateUDF::from(distributed::gbdt_sketch::GbdtSketch::default())),
-        Arc::new(AggregateUDF::from(distributed::gbdt_histogram::GbdtHistogram::default())),
-        Arc::new(AggregateUDF::from(distributed::logistic_newton::LogisticNewton::default())),
+        Arc::new(AggregateUDF::from(
+            distributed::gbdt_sketch::GbdtSketch::default(),
+        )),
+        Arc::new(AggregateUDF::from(
+            distributed::gbdt_histogram::GbdtHistogram::default(),
+        )),
+        Arc::new(AggregateUDF::from(
+            distributed::logistic_newton::LogisticNewton::default(),
+        )),
     ]
 }
 

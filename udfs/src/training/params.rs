@@ -158,7 +158,8 @@ pub fn parse_param_text(function: &'static str, text: &str) -> TrainResult<Map<S
             });
         };
         let value = value.trim();
-        let parsed = serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        let parsed = serde_json::from_str::<Value>(value)
+            .unwrap_or_else(|_| Value::String(value.to_string()));
         map.insert(key.trim().to_string(), parsed);
     }
     Ok(map)
@@ -244,14 +245,30 @@ impl Reader<'_> {
 impl GbdtParams {
     /// Known parameter names (with aliases).
     pub const NAMES: &'static [&'static str] = &[
-        "objective", "num_boost_round", "n_estimators", "rounds", "max_depth", "eta",
-        "learning_rate", "lambda", "reg_lambda", "min_child_weight", "gamma", "min_split_loss",
-        "max_bin", "max_bins", "tree_method",
+        "objective",
+        "num_boost_round",
+        "n_estimators",
+        "rounds",
+        "max_depth",
+        "eta",
+        "learning_rate",
+        "lambda",
+        "reg_lambda",
+        "min_child_weight",
+        "gamma",
+        "min_split_loss",
+        "max_bin",
+        "max_bins",
+        "tree_method",
     ];
 
     /// Reads GBDT parameters; anything not given keeps XGBoost's default.
     pub fn from_map(function: &'static str, map: &Map<String, Value>) -> TrainResult<Self> {
-        let r = Reader { function, map, known: Self::NAMES };
+        let r = Reader {
+            function,
+            map,
+            known: Self::NAMES,
+        };
         r.check_names()?;
         if let Some((name, value)) = r.find(&["tree_method"])
             && value.as_str() != Some("hist")
@@ -265,7 +282,12 @@ impl GbdtParams {
         let d = Self::default();
         Ok(Self {
             objective: r.objective()?,
-            rounds: r.count(&["num_boost_round", "n_estimators", "rounds"], d.rounds, 1, 100_000)?,
+            rounds: r.count(
+                &["num_boost_round", "n_estimators", "rounds"],
+                d.rounds,
+                1,
+                100_000,
+            )?,
             max_depth: r.count(&["max_depth"], d.max_depth, 1, MAX_DEPTH)?,
             eta: r.number(&["eta", "learning_rate"], d.eta, f64::MIN_POSITIVE, 1.0)?,
             lambda: r.number(&["lambda", "reg_lambda"], d.lambda, 0.0, 1e12)?,
@@ -297,9 +319,15 @@ impl LinearParams {
 
     /// Reads linear parameters.
     pub fn from_map(function: &'static str, map: &Map<String, Value>) -> TrainResult<Self> {
-        let r = Reader { function, map, known: Self::NAMES };
+        let r = Reader {
+            function,
+            map,
+            known: Self::NAMES,
+        };
         r.check_names()?;
-        Ok(Self { l2: r.number(&["l2", "alpha", "reg_lambda"], 0.0, 0.0, 1e12)? })
+        Ok(Self {
+            l2: r.number(&["l2", "alpha", "reg_lambda"], 0.0, 0.0, 1e12)?,
+        })
     }
 }
 
@@ -309,7 +337,11 @@ impl LogisticParams {
 
     /// Reads logistic parameters.
     pub fn from_map(function: &'static str, map: &Map<String, Value>) -> TrainResult<Self> {
-        let r = Reader { function, map, known: Self::NAMES };
+        let r = Reader {
+            function,
+            map,
+            known: Self::NAMES,
+        };
         r.check_names()?;
         let d = Self::default();
         Ok(Self {
@@ -327,13 +359,17 @@ mod tests {
     #[test]
     fn defaults_are_xgboost_defaults() {
         let p = GbdtParams::from_map("train_gbdt", &Map::new()).unwrap();
-        assert_eq!((p.max_depth, p.eta, p.lambda, p.max_bins, p.rounds), (6, 0.3, 1.0, 256, 100));
+        assert_eq!(
+            (p.max_depth, p.eta, p.lambda, p.max_bins, p.rounds),
+            (6, 0.3, 1.0, 256, 100)
+        );
         assert_eq!(p.objective, None);
     }
 
     #[test]
     fn both_spellings_parse() {
-        let json = parse_param_text("train_gbdt", r#"{"max_depth": 4, "learning_rate": "0.1"}"#).unwrap();
+        let json =
+            parse_param_text("train_gbdt", r#"{"max_depth": 4, "learning_rate": "0.1"}"#).unwrap();
         let pairs = parse_param_text("train_gbdt", "max_depth=4, eta=0.1").unwrap();
         let a = GbdtParams::from_map("train_gbdt", &json).unwrap();
         let b = GbdtParams::from_map("train_gbdt", &pairs).unwrap();

@@ -9,7 +9,7 @@
 
 use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::Float64Type;
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err};
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::booster::check_label;
@@ -27,15 +27,26 @@ pub struct RowBuffer {
 impl RowBuffer {
     /// An empty buffer of `features` columns.
     pub fn new(features: usize) -> Self {
-        Self { labels: Vec::new(), columns: vec![Vec::new(); features] }
+        Self {
+            labels: Vec::new(),
+            columns: vec![Vec::new(); features],
+        }
     }
 
     /// Appends the rows of a batch: `values[0]` the label, `values[1..=d]` the
     /// features (all `Float64` after coercion).
-    pub fn append(&mut self, function: &'static str, label_name: &str, values: &[ArrayRef]) -> TrainResult<()> {
+    pub fn append(
+        &mut self,
+        function: &'static str,
+        label_name: &str,
+        values: &[ArrayRef],
+    ) -> TrainResult<()> {
         let d = self.columns.len();
         let label = values[0].as_primitive::<Float64Type>();
-        let features: Vec<_> = values[1..=d].iter().map(|v| v.as_primitive::<Float64Type>()).collect();
+        let features: Vec<_> = values[1..=d]
+            .iter()
+            .map(|v| v.as_primitive::<Float64Type>())
+            .collect();
         for r in 0..label.len() {
             if label.is_null(r) {
                 continue;
@@ -44,7 +55,11 @@ impl RowBuffer {
             check_label(function, label_name, y)?;
             self.labels.push(y);
             for (column, feature) in self.columns.iter_mut().zip(&features) {
-                column.push(if feature.is_null(r) { f64::NAN } else { feature.value(r) });
+                column.push(if feature.is_null(r) {
+                    f64::NAN
+                } else {
+                    feature.value(r)
+                });
             }
         }
         Ok(())
@@ -115,13 +130,22 @@ impl RowBuffer {
         let mut input = bytes;
         let d = usize::try_from(take_u64(function, &mut input)?).unwrap_or(usize::MAX);
         let n = usize::try_from(take_u64(function, &mut input)?).unwrap_or(usize::MAX);
-        let expected = d.checked_add(1).and_then(|k| k.checked_mul(n)).and_then(|k| k.checked_mul(8));
+        let expected = d
+            .checked_add(1)
+            .and_then(|k| k.checked_mul(n))
+            .and_then(|k| k.checked_mul(8));
         if expected != Some(input.len()) {
-            return Err(TrainError::Message { function, reason: "row buffer has the wrong length".into() });
+            return Err(TrainError::Message {
+                function,
+                reason: "row buffer has the wrong length".into(),
+            });
         }
         let mut floats = |count: usize| -> TrainResult<Vec<f64>> {
             let bytes = take(function, &mut input, count * 8)?;
-            Ok(bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect())
+            Ok(bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect())
         };
         let labels = floats(n)?;
         let columns = (0..d).map(|_| floats(n)).collect::<TrainResult<Vec<_>>>()?;
@@ -130,13 +154,20 @@ impl RowBuffer {
 
     /// Merges the binary states of a `merge_batch` call into this buffer.
     pub fn merge_states(&mut self, function: &'static str, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
+        let Some(binary) = states
+            .first()
+            .and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>())
+        else {
             return exec_err!("{function}: state is not binary");
         };
         for state in binary.iter().flatten() {
             let other = RowBuffer::from_state(function, state)?;
             if other.columns.len() != self.columns.len() {
-                return exec_err!("{function}: state has {} features, expected {}", other.columns.len(), self.columns.len());
+                return exec_err!(
+                    "{function}: state has {} features, expected {}",
+                    other.columns.len(),
+                    self.columns.len()
+                );
             }
             self.extend(other);
         }
@@ -159,7 +190,9 @@ mod tests {
         rows.append("t", "y", &[label, x]).unwrap();
         assert_eq!(rows.labels, vec![1.0, 0.0]);
         assert!(rows.columns[0][0].is_nan() && rows.columns[0][1] == 3.0);
-        let ScalarValue::LargeBinary(Some(bytes)) = rows.to_state() else { panic!() };
+        let ScalarValue::LargeBinary(Some(bytes)) = rows.to_state() else {
+            panic!()
+        };
         let back = RowBuffer::from_state("t", &bytes).unwrap();
         assert_eq!(back.labels, rows.labels);
         assert!(RowBuffer::from_state("t", &bytes[..bytes.len() - 1]).is_err());
@@ -170,7 +203,13 @@ mod tests {
         let mut rows = RowBuffer::new(1);
         let label: ArrayRef = Arc::new(Float64Array::from(vec![f64::NAN]));
         let x: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
-        let err = rows.append("train_gbdt", "churned", &[label, x]).unwrap_err().to_string();
-        assert!(err.contains("label 'churned'") && err.contains("NaN"), "{err}");
+        let err = rows
+            .append("train_gbdt", "churned", &[label, x])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("label 'churned'") && err.contains("NaN"),
+            "{err}"
+        );
     }
 }

@@ -57,7 +57,10 @@ mod tests {
     fn solves_a_small_system_and_names_the_singular_pivot() {
         let a = [4.0, 2.0, 2.0, 3.0];
         let x = cholesky_solve(&a, &[6.0, 5.0]).unwrap();
-        assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] - 1.0).abs() < 1e-12, "{x:?}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-12 && (x[1] - 1.0).abs() < 1e-12,
+            "{x:?}"
+        );
         assert_eq!(cholesky_solve(&[1.0, 1.0, 1.0, 1.0], &[1.0, 1.0]), Err(1));
     }
 }

@@ -19,10 +19,10 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use crate::training::args::{coerce_training_args, training_args, TrainingArgs};
+use crate::training::args::{TrainingArgs, coerce_training_args, training_args};
 use crate::training::error::TrainError;
 use crate::training::gbdt::booster::train_in_memory;
-use crate::training::params::{parse_param_text, GbdtParams};
+use crate::training::params::{GbdtParams, parse_param_text};
 use crate::training::rows::RowBuffer;
 
 const NAME: &str = "train_gbdt";
@@ -42,7 +42,9 @@ impl Default for TrainGbdt {
 impl TrainGbdt {
     /// Creates the function.
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -60,12 +62,20 @@ impl AggregateUDFImpl for TrainGbdt {
         Ok(DataType::Utf8)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[rows]", args.name), DataType::LargeBinary, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[rows]", args.name),
+            DataType::LargeBinary,
+            true,
+        ))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let args = training_args(NAME, &acc_args, 0)?;
         let params = GbdtParams::from_map(NAME, &parse_param_text(NAME, &args.params)?)?;
-        Ok(Box::new(GbdtAccumulator { rows: RowBuffer::new(args.features.len()), args, params }))
+        Ok(Box::new(GbdtAccumulator {
+            rows: RowBuffer::new(args.features.len()),
+            args,
+            params,
+        }))
     }
 }
 
@@ -91,9 +101,23 @@ impl Accumulator for GbdtAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         if self.rows.is_empty() {
-            return Err(TrainError::NoRows { function: NAME, reason: format!("label '{}' is null in every row of the group", self.args.label) }.into());
+            return Err(TrainError::NoRows {
+                function: NAME,
+                reason: format!(
+                    "label '{}' is null in every row of the group",
+                    self.args.label
+                ),
+            }
+            .into());
         }
-        let model = train_in_memory(NAME, &self.args.label, &self.params, &self.rows.columns, &self.rows.labels, &self.args.features)?;
+        let model = train_in_memory(
+            NAME,
+            &self.args.label,
+            &self.params,
+            &self.rows.columns,
+            &self.rows.labels,
+            &self.args.features,
+        )?;
         Ok(ScalarValue::Utf8(Some(model.to_xgboost_json().to_string())))
     }
 

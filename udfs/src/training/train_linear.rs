@@ -12,17 +12,17 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use crate::scoring::model::ember_linear::{LinearModelFile, FORMAT, VERSION};
-use crate::training::args::{coerce_training_args, training_args, TrainingArgs};
+use crate::scoring::model::ember_linear::{FORMAT, LinearModelFile, VERSION};
+use crate::training::args::{TrainingArgs, coerce_training_args, training_args};
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::booster::check_label;
 use crate::training::gbdt::sketch::take_u64;
-use crate::training::linear::{solve_linear, Moments};
-use crate::training::params::{parse_param_text, LinearParams};
+use crate::training::linear::{Moments, solve_linear};
+use crate::training::params::{LinearParams, parse_param_text};
 
 const NAME: &str = "train_linear";
 
@@ -41,7 +41,9 @@ impl Default for TrainLinear {
 impl TrainLinear {
     /// Creates the function.
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -59,12 +61,20 @@ impl AggregateUDFImpl for TrainLinear {
         Ok(DataType::Utf8)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[moments]", args.name), DataType::LargeBinary, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[moments]", args.name),
+            DataType::LargeBinary,
+            true,
+        ))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let args = training_args(NAME, &acc_args, 0)?;
         let params = LinearParams::from_map(NAME, &parse_param_text(NAME, &args.params)?)?;
-        Ok(Box::new(LinearAccumulator { moments: Moments::new(args.features.len() + 1), args, params }))
+        Ok(Box::new(LinearAccumulator {
+            moments: Moments::new(args.features.len() + 1),
+            args,
+            params,
+        }))
     }
 }
 
@@ -91,9 +101,14 @@ fn moments_from_bytes(bytes: &[u8], width: usize) -> TrainResult<Moments> {
     let k = take_u64(NAME, &mut input)?;
     let mut m = Moments::new(width);
     if k != width as u64 || input.len() != (m.means.len() + m.comoments.len()) * 8 {
-        return Err(TrainError::Message { function: NAME, reason: "moments state has the wrong shape".into() });
+        return Err(TrainError::Message {
+            function: NAME,
+            reason: "moments state has the wrong shape".into(),
+        });
     }
-    let mut floats = input.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+    let mut floats = input
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
     for x in m.means.iter_mut().chain(m.comoments.iter_mut()) {
         *x = floats.next().unwrap_or(0.0);
     }
@@ -105,7 +120,10 @@ impl Accumulator for LinearAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let d = self.args.features.len();
         let label = values[0].as_primitive::<Float64Type>();
-        let features: Vec<_> = values[1..=d].iter().map(|v| v.as_primitive::<Float64Type>()).collect();
+        let features: Vec<_> = values[1..=d]
+            .iter()
+            .map(|v| v.as_primitive::<Float64Type>())
+            .collect();
         let mut columns: Vec<Vec<f64>> = vec![Vec::with_capacity(label.len()); d + 1];
         for r in 0..label.len() {
             if label.is_null(r) {
@@ -114,7 +132,11 @@ impl Accumulator for LinearAccumulator {
             let y = label.value(r);
             check_label(NAME, &self.args.label, y)?;
             for (f, feature) in features.iter().enumerate() {
-                let x = if feature.is_null(r) { f64::NAN } else { feature.value(r) };
+                let x = if feature.is_null(r) {
+                    f64::NAN
+                } else {
+                    feature.value(r)
+                };
                 if !x.is_finite() {
                     return Err(TrainError::Feature {
                         function: NAME,
@@ -132,7 +154,10 @@ impl Accumulator for LinearAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
+        let Some(binary) = states
+            .first()
+            .and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>())
+        else {
             return exec_err!("{NAME}: state is not binary");
         };
         for state in binary.iter().flatten() {
@@ -143,7 +168,9 @@ impl Accumulator for LinearAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::LargeBinary(Some(moments_to_bytes(&self.moments)))])
+        Ok(vec![ScalarValue::LargeBinary(Some(moments_to_bytes(
+            &self.moments,
+        )))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -161,7 +188,8 @@ impl Accumulator for LinearAccumulator {
             intercept: fit.intercept,
             params,
         };
-        let text = serde_json::to_string(&file).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let text = serde_json::to_string(&file)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         Ok(ScalarValue::Utf8(Some(text)))
     }
 

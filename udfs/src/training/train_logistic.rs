@@ -18,11 +18,11 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use crate::scoring::model::ember_linear::{LinearModelFile, FORMAT, VERSION};
-use crate::training::args::{coerce_training_args, training_args, TrainingArgs};
+use crate::scoring::model::ember_linear::{FORMAT, LinearModelFile, VERSION};
+use crate::training::args::{TrainingArgs, coerce_training_args, training_args};
 use crate::training::error::TrainError;
 use crate::training::logistic::{check_binary_label, fit_in_memory};
-use crate::training::params::{parse_param_text, LogisticParams};
+use crate::training::params::{LogisticParams, parse_param_text};
 use crate::training::rows::RowBuffer;
 
 const NAME: &str = "train_logistic";
@@ -42,7 +42,9 @@ impl Default for TrainLogistic {
 impl TrainLogistic {
     /// Creates the function.
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -60,12 +62,20 @@ impl AggregateUDFImpl for TrainLogistic {
         Ok(DataType::Utf8)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[rows]", args.name), DataType::LargeBinary, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[rows]", args.name),
+            DataType::LargeBinary,
+            true,
+        ))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let args = training_args(NAME, &acc_args, 0)?;
         let params = LogisticParams::from_map(NAME, &parse_param_text(NAME, &args.params)?)?;
-        Ok(Box::new(LogisticAccumulator { rows: RowBuffer::new(args.features.len()), args, params }))
+        Ok(Box::new(LogisticAccumulator {
+            rows: RowBuffer::new(args.features.len()),
+            args,
+            params,
+        }))
     }
 }
 
@@ -88,7 +98,14 @@ impl Accumulator for LogisticAccumulator {
                 return Err(TrainError::Feature {
                     function: NAME,
                     feature: self.args.features[f].clone(),
-                    reason: format!("is {} in a labelled row; impute it first (COALESCE)", if x.is_nan() { "null or NaN".to_string() } else { x.to_string() }),
+                    reason: format!(
+                        "is {} in a labelled row; impute it first (COALESCE)",
+                        if x.is_nan() {
+                            "null or NaN".to_string()
+                        } else {
+                            x.to_string()
+                        }
+                    ),
                 }
                 .into());
             }
@@ -106,10 +123,23 @@ impl Accumulator for LogisticAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         if self.rows.is_empty() {
-            return Err(TrainError::NoRows { function: NAME, reason: format!("label '{}' is null in every row of the group", self.args.label) }.into());
+            return Err(TrainError::NoRows {
+                function: NAME,
+                reason: format!(
+                    "label '{}' is null in every row of the group",
+                    self.args.label
+                ),
+            }
+            .into());
         }
         self.rows.sort_canonically();
-        let (beta, iterations) = fit_in_memory(NAME, &self.params, &self.rows.columns, &self.rows.labels, &self.args.features)?;
+        let (beta, iterations) = fit_in_memory(
+            NAME,
+            &self.params,
+            &self.rows.columns,
+            &self.rows.labels,
+            &self.args.features,
+        )?;
         let mut params = serde_json::Map::new();
         params.insert("l2".into(), self.params.l2.into());
         params.insert("tol".into(), self.params.tol.into());
@@ -126,7 +156,8 @@ impl Accumulator for LogisticAccumulator {
             intercept: beta[0],
             params,
         };
-        let text = serde_json::to_string(&file).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let text = serde_json::to_string(&file)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         Ok(ScalarValue::Utf8(Some(text)))
     }
 

@@ -47,7 +47,10 @@ impl Transform {
         let at = format!("step '{step}': transform of column '{}'", t.column);
         let unused = |field: &str, present: bool| {
             if present {
-                Err(format!("{at}: field `{field}` does not apply to kind '{}'", t.kind))
+                Err(format!(
+                    "{at}: field `{field}` does not apply to kind '{}'",
+                    t.kind
+                ))
             } else {
                 Ok(())
             }
@@ -61,15 +64,29 @@ impl Transform {
                     return Err(format!("{at}: `value` is only for strategy 'constant'"));
                 }
                 (Some("constant"), Some(v)) => Transform::ImputeConstant(v),
-                (Some("constant"), None) => return Err(format!("{at}: strategy 'constant' needs `value`")),
-                (Some(s), _) => return Err(format!("{at}: strategy '{s}' is not one of mean, median, constant")),
-                (None, _) => return Err(format!("{at}: kind 'impute' needs `strategy` (mean, median or constant)")),
+                (Some("constant"), None) => {
+                    return Err(format!("{at}: strategy 'constant' needs `value`"));
+                }
+                (Some(s), _) => {
+                    return Err(format!(
+                        "{at}: strategy '{s}' is not one of mean, median, constant"
+                    ));
+                }
+                (None, _) => {
+                    return Err(format!(
+                        "{at}: kind 'impute' needs `strategy` (mean, median or constant)"
+                    ));
+                }
             },
             "ordinal" => Transform::Ordinal(t.max_categories),
             "one_hot" => Transform::OneHot(t.max_categories),
             "quantile" => match t.buckets {
                 Some(n) if n >= 2 => Transform::Quantile(n),
-                _ => return Err(format!("{at}: kind 'quantile' needs `buckets` of at least 2")),
+                _ => {
+                    return Err(format!(
+                        "{at}: kind 'quantile' needs `buckets` of at least 2"
+                    ));
+                }
             },
             "hash" => match t.buckets {
                 Some(n) if n >= 1 => Transform::Hash(n),
@@ -84,8 +101,14 @@ impl Transform {
         let is = |k: &str| t.kind == k;
         unused("strategy", t.strategy.is_some() && !is("impute"))?;
         unused("value", t.value.is_some() && !is("impute"))?;
-        unused("buckets", t.buckets.is_some() && !(is("quantile") || is("hash")))?;
-        unused("max_categories", t.max_categories.is_some() && !(is("ordinal") || is("one_hot")))?;
+        unused(
+            "buckets",
+            t.buckets.is_some() && !(is("quantile") || is("hash")),
+        )?;
+        unused(
+            "max_categories",
+            t.max_categories.is_some() && !(is("ordinal") || is("one_hot")),
+        )?;
         Ok(transform)
     }
 
@@ -94,7 +117,9 @@ impl Transform {
         match self {
             Transform::Standard => Some(format!("fit_standard_scaler({input})")),
             Transform::MinMax => Some(format!("fit_min_max_scaler({input})")),
-            Transform::ImputeFitted(strategy) => Some(format!("fit_imputer({input}, {})", quote_literal(strategy))),
+            Transform::ImputeFitted(strategy) => {
+                Some(format!("fit_imputer({input}, {})", quote_literal(strategy)))
+            }
             Transform::Ordinal(max) | Transform::OneHot(max) => Some(match max {
                 Some(m) => format!("fit_categories({input}, {m})"),
                 None => format!("fit_categories({input})"),
@@ -114,17 +139,31 @@ impl Transform {
     }
 
     /// The output columns: (name, expression) over `input` with `params`.
-    fn apply_sql(&self, input: &str, params: &str, output: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    fn apply_sql(
+        &self,
+        input: &str,
+        params: &str,
+        output: &str,
+    ) -> std::result::Result<Vec<(String, String)>, String> {
         let p = quote_literal(params);
         Ok(match self {
-            Transform::Standard => vec![(output.to_string(), format!("standard_scale({input}, {p})"))],
+            Transform::Standard => {
+                vec![(output.to_string(), format!("standard_scale({input}, {p})"))]
+            }
             Transform::MinMax => vec![(output.to_string(), format!("min_max_scale({input}, {p})"))],
             Transform::ImputeFitted(_) | Transform::ImputeConstant(_) => {
                 vec![(output.to_string(), format!("impute({input}, {p})"))]
             }
-            Transform::Ordinal(_) => vec![(output.to_string(), format!("ordinal_encode({input}, {p})"))],
-            Transform::Quantile(_) => vec![(output.to_string(), format!("quantile_bucket({input}, {p})"))],
-            Transform::Hash(n) => vec![(output.to_string(), format!("feature_hash(CAST({input} AS VARCHAR), {n})"))],
+            Transform::Ordinal(_) => {
+                vec![(output.to_string(), format!("ordinal_encode({input}, {p})"))]
+            }
+            Transform::Quantile(_) => {
+                vec![(output.to_string(), format!("quantile_bucket({input}, {p})"))]
+            }
+            Transform::Hash(n) => vec![(
+                output.to_string(),
+                format!("feature_hash(CAST({input} AS VARCHAR), {n})"),
+            )],
             Transform::OneHot(_) => {
                 let categories = categories(params)?;
                 let mut columns = Vec::with_capacity(categories.len() + 1);
@@ -136,7 +175,10 @@ impl Transform {
                     }
                     columns.push((name, format!("one_hot({input}, {p})[{}]", i + 1)));
                 }
-                columns.push((format!("{output}__unseen"), format!("one_hot({input}, {p})[{}]", categories.len() + 1)));
+                columns.push((
+                    format!("{output}__unseen"),
+                    format!("one_hot({input}, {p})[{}]", categories.len() + 1),
+                ));
                 columns
             }
         })
@@ -144,7 +186,8 @@ impl Transform {
 }
 
 fn categories(params: &str) -> std::result::Result<Vec<String>, String> {
-    let value: Value = serde_json::from_str(params).map_err(|e| format!("fitted categories are not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_str(params).map_err(|e| format!("fitted categories are not JSON: {e}"))?;
     let list = value
         .get("categories")
         .and_then(Value::as_array)
@@ -162,7 +205,13 @@ fn categories(params: &str) -> std::result::Result<Vec<String>, String> {
 fn sanitize(category: &str) -> String {
     let s: String = category
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() { "empty".to_string() } else { s }
 }
@@ -181,7 +230,10 @@ impl Columns {
     }
 
     fn expr(&self, name: &str) -> Option<&str> {
-        self.columns.iter().find(|(n, _)| n == name).map(|(_, e)| e.as_str())
+        self.columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.as_str())
     }
 
     /// Replaces or appends `name`; a one-hot of a column replaces the column.
@@ -228,9 +280,9 @@ fn rewrite(
             })?
             .to_string();
         let output = spec.output.clone().unwrap_or_else(|| spec.column.clone());
-        let made = transform
-            .apply_sql(&input, params, &output)
-            .map_err(|e| PipelineError::Contract(format!("step '{step}': column '{}': {e}", spec.column)))?;
+        let made = transform.apply_sql(&input, params, &output).map_err(|e| {
+            PipelineError::Contract(format!("step '{step}': column '{}': {e}", spec.column))
+        })?;
         if matches!(transform, Transform::OneHot(_)) && spec.output.is_none() {
             columns.remove(&spec.column);
         }
@@ -262,17 +314,32 @@ pub async fn run(ctx: &StepContext, spec: &FeaturesStepSpec) -> Result<StepOutco
 
     // Fit in rounds: a transform whose input depends on a transform not yet
     // fitted waits for the next round.
-    let mut params: Vec<Option<String>> = transforms.iter().map(|(_, t)| t.fixed_params()).collect();
+    let mut params: Vec<Option<String>> =
+        transforms.iter().map(|(_, t)| t.fixed_params()).collect();
     while params.iter().any(Option::is_none) {
-        let known: Vec<String> = params.iter().map(|p| p.clone().unwrap_or_default()).collect();
+        let known: Vec<String> = params
+            .iter()
+            .map(|p| p.clone().unwrap_or_default())
+            .collect();
         let ready = params.iter().position(Option::is_none).unwrap_or(0);
         // Columns as rewritten by every transform before `ready` (all fitted).
-        let columns = rewrite(&step, &transforms[..ready], &known[..ready], &fit_names, &spec.fit_on)?;
+        let columns = rewrite(
+            &step,
+            &transforms[..ready],
+            &known[..ready],
+            &fit_names,
+            &spec.fit_on,
+        )?;
         let mut round = Vec::new();
         let mut touched = std::collections::BTreeSet::new();
         for (i, (t_spec, transform)) in transforms.iter().enumerate().skip(ready) {
             if params[i].is_some() {
-                touched.insert(t_spec.output.clone().unwrap_or_else(|| t_spec.column.clone()));
+                touched.insert(
+                    t_spec
+                        .output
+                        .clone()
+                        .unwrap_or_else(|| t_spec.column.clone()),
+                );
                 continue;
             }
             if touched.contains(&t_spec.column) {
@@ -289,7 +356,12 @@ pub async fn run(ctx: &StepContext, spec: &FeaturesStepSpec) -> Result<StepOutco
             if let Some(sql) = transform.fit_sql(input) {
                 round.push((i, sql));
             }
-            touched.insert(t_spec.output.clone().unwrap_or_else(|| t_spec.column.clone()));
+            touched.insert(
+                t_spec
+                    .output
+                    .clone()
+                    .unwrap_or_else(|| t_spec.column.clone()),
+            );
         }
         let query = format!(
             "SELECT {} FROM {}",
@@ -303,7 +375,10 @@ pub async fn run(ctx: &StepContext, spec: &FeaturesStepSpec) -> Result<StepOutco
         );
         let batches = ctx.runner().query(&query).await?;
         let batch = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| {
-            PipelineError::Contract(format!("step '{step}': fitting on '{}' returned no row", spec.fit_on))
+            PipelineError::Contract(format!(
+                "step '{step}': fitting on '{}' returned no row",
+                spec.fit_on
+            ))
         })?;
         for (k, (i, _)) in round.iter().enumerate() {
             let value = datafusion::common::ScalarValue::try_from_array(batch.column(k), 0)?;
@@ -326,7 +401,10 @@ pub async fn run(ctx: &StepContext, spec: &FeaturesStepSpec) -> Result<StepOutco
     let mut fitted = serde_json::Map::new();
     for ((t_spec, _), p) in transforms.iter().zip(&params) {
         let key = format!("{}:{}", t_spec.column, t_spec.kind);
-        fitted.insert(key, serde_json::from_str(p).unwrap_or(Value::String(p.clone())));
+        fitted.insert(
+            key,
+            serde_json::from_str(p).unwrap_or(Value::String(p.clone())),
+        );
     }
     let mut outcome = StepOutcome::default();
     outcome.artifacts.push((
@@ -345,8 +423,13 @@ pub async fn run(ctx: &StepContext, spec: &FeaturesStepSpec) -> Result<StepOutco
             .map(|f| f.name().clone())
             .collect();
         let columns = rewrite(&step, &transforms, &params, &names, input)?;
-        ctx.write_output(output, &columns.select(input), spec.partition_by_date, &mut outcome)
-            .await?;
+        ctx.write_output(
+            output,
+            &columns.select(input),
+            spec.partition_by_date,
+            &mut outcome,
+        )
+        .await?;
     }
     Ok(outcome)
 }
@@ -370,14 +453,32 @@ mod tests {
 
     #[test]
     fn fields_must_fit_the_kind() {
-        let e = Transform::from_spec("f", &TransformSpec { buckets: Some(4), ..spec("x", "standard") }).unwrap_err();
-        assert!(e.contains("column 'x'") && e.contains("`buckets` does not apply to kind 'standard'"), "{e}");
+        let e = Transform::from_spec(
+            "f",
+            &TransformSpec {
+                buckets: Some(4),
+                ..spec("x", "standard")
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("column 'x'") && e.contains("`buckets` does not apply to kind 'standard'"),
+            "{e}"
+        );
         let e = Transform::from_spec("f", &spec("x", "impute")).unwrap_err();
         assert!(e.contains("needs `strategy`"), "{e}");
         let e = Transform::from_spec("f", &spec("x", "scale")).unwrap_err();
         assert!(e.contains("kind 'scale' is not one of"), "{e}");
         assert_eq!(
-            Transform::from_spec("f", &TransformSpec { strategy: Some("constant".into()), value: Some(0.0), ..spec("x", "impute") }).unwrap(),
+            Transform::from_spec(
+                "f",
+                &TransformSpec {
+                    strategy: Some("constant".into()),
+                    value: Some(0.0),
+                    ..spec("x", "impute")
+                }
+            )
+            .unwrap(),
             Transform::ImputeConstant(0.0)
         );
     }
@@ -385,7 +486,13 @@ mod tests {
     #[test]
     fn transforms_of_one_column_chain_and_one_hot_replaces_its_column() {
         let transforms = vec![
-            (TransformSpec { strategy: Some("median".into()), ..spec("age", "impute") }, Transform::ImputeFitted("median".into())),
+            (
+                TransformSpec {
+                    strategy: Some("median".into()),
+                    ..spec("age", "impute")
+                },
+                Transform::ImputeFitted("median".into()),
+            ),
             (spec("age", "standard"), Transform::Standard),
             (spec("plan", "one_hot"), Transform::OneHot(None)),
         ];
@@ -397,7 +504,10 @@ mod tests {
         let names = vec!["id".to_string(), "age".to_string(), "plan".to_string()];
         let columns = rewrite("f", &transforms, &params, &names, "t").unwrap();
         let got: Vec<&str> = columns.columns.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(got, vec!["id", "age", "plan_basic", "plan_pro_plus", "plan__unseen"]);
+        assert_eq!(
+            got,
+            vec!["id", "age", "plan_basic", "plan_pro_plus", "plan__unseen"]
+        );
         let age = columns.expr("age").unwrap();
         assert!(age.starts_with("standard_scale(impute(\"age\""), "{age}");
         assert!(columns.expr("plan__unseen").unwrap().ends_with("[3]"));

@@ -74,7 +74,10 @@ impl StepContext {
 
     /// Where table `name` lives, if registered.
     pub fn location(&self, name: &str) -> Option<(String, Format)> {
-        self.locations.lock().ok().and_then(|l| l.get(name).cloned())
+        self.locations
+            .lock()
+            .ok()
+            .and_then(|l| l.get(name).cloned())
     }
 
     /// Registers table `name` in the session and in [`Self::locations`].
@@ -111,7 +114,13 @@ impl StepContext {
     /// against the step's `expect` contract while still staged, and only
     /// then renamed into place and registered, so a broken contract never
     /// replaces the previous output. Returns the rows written.
-    pub async fn write_output(&self, table: &str, query: &str, partition_by_date: bool, outcome: &mut StepOutcome) -> Result<u64> {
+    pub async fn write_output(
+        &self,
+        table: &str,
+        query: &str,
+        partition_by_date: bool,
+        outcome: &mut StepOutcome,
+    ) -> Result<u64> {
         let runner = self.runner();
         let mut statements = runner.parse(query)?;
         if statements.len() != 1 {
@@ -126,12 +135,17 @@ impl StepContext {
         let (rows, staged) = runner.write_parquet_staged(statement, &location).await?;
         if let Some(expect) = &self.spec().expect {
             let mut expect = expect.clone();
-            expect.assert = expect.assert.iter().map(|a| self.render(a)).collect::<Result<_>>()?;
+            expect.assert = expect
+                .assert
+                .iter()
+                .map(|a| self.render(a))
+                .collect::<Result<_>>()?;
             let expect = &expect;
             let checked = async {
                 if let Some(staged) = &staged {
                     staged.ensure_exists()?;
-                    self.register(table, &staged.staging_location(), Format::Parquet).await?;
+                    self.register(table, &staged.staging_location(), Format::Parquet)
+                        .await?;
                 }
                 let owner = format!("step '{}'", self.name());
                 super::expect::check(&runner, &owner, table, expect).await
@@ -158,7 +172,9 @@ impl StepContext {
         self.register(table, &location, Format::Parquet).await?;
         outcome.rows_written = Some(outcome.rows_written.unwrap_or(0) + rows);
         outcome.outputs.push((table.to_string(), location.clone()));
-        outcome.artifacts.push((ArtifactKind::Output, table.to_string(), location));
+        outcome
+            .artifacts
+            .push((ArtifactKind::Output, table.to_string(), location));
         Ok(rows)
     }
 }

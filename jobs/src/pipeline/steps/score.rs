@@ -32,9 +32,18 @@ pub async fn run(ctx: &StepContext, spec: &ScoreStepSpec) -> Result<StepOutcome>
         .map_err(|e| fail(e.to_string()))?;
     let (model, _) = model_cache::load_current(&location).map_err(|e| fail(e.to_string()))?;
     let features = model.feature_names.clone().ok_or_else(|| {
-        fail(format!("model '{model_ref_text}' was saved without feature names; train it with named columns"))
+        fail(format!(
+            "model '{model_ref_text}' was saved without feature names; train it with named columns"
+        ))
     })?;
-    let schema = ctx.ember.session().table(&spec.input).await?.schema().inner().clone();
+    let schema = ctx
+        .ember
+        .session()
+        .table(&spec.input)
+        .await?
+        .schema()
+        .inner()
+        .clone();
     let missing: Vec<&str> = features
         .iter()
         .filter(|f| schema.field_with_name(f).is_err())
@@ -47,23 +56,39 @@ pub async fn run(ctx: &StepContext, spec: &ScoreStepSpec) -> Result<StepOutcome>
             missing.join(", ")
         )));
     }
-    let column = spec.column.clone().unwrap_or_else(|| "prediction".to_string());
+    let column = spec
+        .column
+        .clone()
+        .unwrap_or_else(|| "prediction".to_string());
     let kept = if spec.keep.is_empty() {
         "*".to_string()
     } else {
         for k in &spec.keep {
             if schema.field_with_name(k).is_err() {
-                return Err(fail(format!("score.keep names column '{k}', which table '{}' does not have", spec.input)));
+                return Err(fail(format!(
+                    "score.keep names column '{k}', which table '{}' does not have",
+                    spec.input
+                )));
             }
         }
-        spec.keep.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", ")
+        spec.keep
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let feature_list = features.iter().map(|f| quote_ident(f)).collect::<Vec<_>>().join(", ");
+    let feature_list = features
+        .iter()
+        .map(|f| quote_ident(f))
+        .collect::<Vec<_>>()
+        .join(", ");
     let model_literal = quote_literal(&location.0);
     let outputs: Vec<String> = if model.num_outputs == 1 {
         vec![column.clone()]
     } else {
-        (0..model.num_outputs).map(|i| format!("{column}_{i}")).collect()
+        (0..model.num_outputs)
+            .map(|i| format!("{column}_{i}"))
+            .collect()
     };
     let query = crate::cli::score_cmd::prediction_query(
         &model_literal,
@@ -76,7 +101,11 @@ pub async fn run(ctx: &StepContext, spec: &ScoreStepSpec) -> Result<StepOutcome>
     let mut outcome = StepOutcome::default();
 
     if let Some(d) = &spec.drift {
-        let columns = if d.columns.is_empty() { features.clone() } else { d.columns.clone() };
+        let columns = if d.columns.is_empty() {
+            features.clone()
+        } else {
+            d.columns.clone()
+        };
         let report = drift::population_stability(
             &ctx.runner(),
             &d.baseline,

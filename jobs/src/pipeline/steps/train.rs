@@ -31,7 +31,11 @@ fn param_text(ctx: &StepContext, value: &toml::Value) -> Result<String> {
 }
 
 /// Trains the model and writes it.
-pub async fn run(ctx: &StepContext, spec: &TrainStepSpec, input: Option<(String, Format)>) -> Result<StepOutcome> {
+pub async fn run(
+    ctx: &StepContext,
+    spec: &TrainStepSpec,
+    input: Option<(String, Format)>,
+) -> Result<StepOutcome> {
     let Some((location, format)) = input else {
         return Err(PipelineError::Contract(format!(
             "step '{}': table '{}' is not registered",
@@ -52,12 +56,21 @@ pub async fn run(ctx: &StepContext, spec: &TrainStepSpec, input: Option<(String,
         _ => ModelKind::Gbdt,
     };
     let features = if spec.features.is_empty() && !spec.exclude.is_empty() {
-        let schema = ctx.ember.session().table(&spec.input).await?.schema().inner().clone();
+        let schema = ctx
+            .ember
+            .session()
+            .table(&spec.input)
+            .await?
+            .schema()
+            .inner()
+            .clone();
         schema
             .fields()
             .iter()
             .filter(|f| f.name() != &spec.label && !spec.exclude.contains(f.name()))
-            .filter(|f| f.data_type().is_numeric() || f.data_type() == &arrow::datatypes::DataType::Boolean)
+            .filter(|f| {
+                f.data_type().is_numeric() || f.data_type() == &arrow::datatypes::DataType::Boolean
+            })
             .map(|f| f.name().clone())
             .collect()
     } else {

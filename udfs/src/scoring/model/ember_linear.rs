@@ -84,7 +84,8 @@ pub fn from_json_value(source: &str, value: serde_json::Value) -> ModelResult<Mo
         format: "Ember linear JSON",
         reason,
     };
-    let file: LinearModelFile = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+    let file: LinearModelFile =
+        serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
     if file.format != FORMAT {
         return Err(ModelError::UnknownFormat {
             file: source.to_string(),
@@ -94,7 +95,10 @@ pub fn from_json_value(source: &str, value: serde_json::Value) -> ModelResult<Mo
     if file.version != VERSION {
         return Err(ModelError::Unsupported {
             file: source.to_string(),
-            what: format!("format version {} (this build reads version {VERSION})", file.version),
+            what: format!(
+                "format version {} (this build reads version {VERSION})",
+                file.version
+            ),
         });
     }
     if file.coefficients.len() != file.feature_names.len() {
@@ -154,7 +158,12 @@ mod tests {
     fn an_unknown_field_is_an_error_naming_it() {
         let json = r#"{"format":"ember-linear","version":1,"objective":"reg:squarederror",
             "feature_names":["a"],"coefficients":[1],"intercept":0,"interceptt":1}"#;
-        let err = Model::from_bytes("m.json", json.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("interceptt") && err.contains("m.json"), "{err}");
+        let err = Model::from_bytes("m.json", json.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("interceptt") && err.contains("m.json"),
+            "{err}"
+        );
     }
 }

@@ -94,7 +94,9 @@ impl Link {
                     *x = f64::from(1.0f32 / ((-scale * v).min(88.7f32).exp() + 1.0f32));
                 }
             }
-            Link::Exp => row.iter_mut().for_each(|x| *x = f64::from((*x as f32).exp())),
+            Link::Exp => row
+                .iter_mut()
+                .for_each(|x| *x = f64::from((*x as f32).exp())),
             Link::SignedSquare => row.iter_mut().for_each(|x| {
                 let v = *x as f32;
                 *x = f64::from(v.signum() * v * v)
@@ -105,7 +107,10 @@ impl Link {
             Link::Softmax => {
                 // XGBoost's `common::Softmax`: exponentials in f32, their sum in
                 // f64, each divided by the sum rounded to f32.
-                let max = row.iter().skip(1).fold(row[0] as f32, |m, x| m.max(*x as f32));
+                let max = row
+                    .iter()
+                    .skip(1)
+                    .fold(row[0] as f32, |m, x| m.max(*x as f32));
                 let mut sum = 0.0f64;
                 for x in row.iter_mut() {
                     let e = (*x as f32 - max).exp();

@@ -43,7 +43,12 @@ pub(crate) fn block_rows(width: usize, max: usize) -> usize {
 }
 
 /// Checks the feature and output counts read from a model file.
-pub(crate) fn check_shape(file: &str, format: &'static str, features: usize, outputs: usize) -> ModelResult<()> {
+pub(crate) fn check_shape(
+    file: &str,
+    format: &'static str,
+    features: usize,
+    outputs: usize,
+) -> ModelResult<()> {
     if features == 0 || features > MAX_FEATURES || outputs == 0 || outputs > MAX_OUTPUTS {
         return Err(ModelError::Malformed {
             file: file.to_string(),
@@ -219,7 +224,11 @@ impl Model {
                     .fold(None, |acc, c| NullBuffer::union(acc.as_ref(), c.nulls()));
                 // A NaN feature gives no score either.
                 let nan = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
-                if nan.null_count() > 0 { NullBuffer::union(nulls.as_ref(), Some(&nan)) } else { nulls }
+                if nan.null_count() > 0 {
+                    NullBuffer::union(nulls.as_ref(), Some(&nan))
+                } else {
+                    nulls
+                }
             }
             _ => None,
         };

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, UInt16Array};
 use arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
 
 use crate::training::exact_float::f32s_from_json;
-use crate::training::gbdt::cuts::{bin_of, MISSING_BIN};
+use crate::training::gbdt::cuts::{MISSING_BIN, bin_of};
 
 /// The function's name.
 pub const NAME: &str = "__ember_gbdt_bin";
@@ -23,7 +25,9 @@ pub struct GbdtBin {
 
 impl Default for GbdtBin {
     fn default() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -57,7 +61,13 @@ impl ScalarUDFImpl for GbdtBin {
         let values = args.args[1].to_array(args.number_rows)?;
         let values = values.as_primitive::<Float64Type>();
         let bins: UInt16Array = (0..values.len())
-            .map(|r| Some(if values.is_null(r) { MISSING_BIN } else { bin_of(&cuts, values.value(r)) }))
+            .map(|r| {
+                Some(if values.is_null(r) {
+                    MISSING_BIN
+                } else {
+                    bin_of(&cuts, values.value(r))
+                })
+            })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(bins)))
     }

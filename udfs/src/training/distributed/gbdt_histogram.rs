@@ -12,13 +12,15 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt16Type};
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
 use crate::training::args::{constant_text, constant_text_type};
 use crate::training::gbdt::grad::{GradPair, Quantiser};
-use crate::training::gbdt::hist::{accumulate, from_bytes, merge, to_bytes, HistShape, SelectedRows, NO_SLOT};
+use crate::training::gbdt::hist::{
+    HistShape, NO_SLOT, SelectedRows, accumulate, from_bytes, merge, to_bytes,
+};
 use crate::training::gbdt::messages::LevelPlan;
 use crate::training::gbdt::tree::Tree;
 use crate::training::params::Objective;
@@ -34,7 +36,9 @@ pub struct GbdtHistogram {
 
 impl Default for GbdtHistogram {
     fn default() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -57,14 +61,26 @@ impl AggregateUDFImpl for GbdtHistogram {
         Ok(DataType::Binary)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[histogram]", args.name), DataType::LargeBinary, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[histogram]", args.name),
+            DataType::LargeBinary,
+            true,
+        ))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let (plan, objective) = LevelPlan::parse(NAME, &constant_text(NAME, &acc_args, 0)?)?;
         if acc_args.exprs.len() != plan.features + 3 {
-            return exec_err!("{NAME}: {} bin columns for {} features", acc_args.exprs.len() - 3, plan.features);
+            return exec_err!(
+                "{NAME}: {} bin columns for {} features",
+                acc_args.exprs.len() - 3,
+                plan.features
+            );
         }
-        let shape = HistShape { slots: plan.build.len(), features: plan.features, stride: plan.stride };
+        let shape = HistShape {
+            slots: plan.build.len(),
+            features: plan.features,
+            stride: plan.stride,
+        };
         let mut slot_of_node = vec![NO_SLOT; plan.tree.nodes.len()];
         for (slot, node) in plan.build.iter().enumerate() {
             slot_of_node[*node as usize] = slot as u32;
@@ -98,12 +114,20 @@ impl Accumulator for HistogramAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let label = values[1].as_primitive::<Float64Type>();
         let margin = values[2].as_primitive::<Float64Type>();
-        let bins: Vec<&[u16]> = values[3..].iter().map(|v| v.as_primitive::<UInt16Type>().values().as_ref()).collect();
+        let bins: Vec<&[u16]> = values[3..]
+            .iter()
+            .map(|v| v.as_primitive::<UInt16Type>().values().as_ref())
+            .collect();
         self.selected.clear();
         for r in 0..label.len() {
             let slot = self.slot_of_node[self.tree.leaf_of(|f| bins[f][r])];
             if slot != NO_SLOT && label.is_valid(r) {
-                self.selected.push(r, slot, self.quantiser.row_gradient(self.objective, margin.value(r), label.value(r)));
+                self.selected.push(
+                    r,
+                    slot,
+                    self.quantiser
+                        .row_gradient(self.objective, margin.value(r), label.value(r)),
+                );
             }
         }
         accumulate(&mut self.hist, self.shape, &self.selected, &bins);
@@ -111,7 +135,10 @@ impl Accumulator for HistogramAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
+        let Some(binary) = states
+            .first()
+            .and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>())
+        else {
             return exec_err!("{NAME}: state is not binary");
         };
         for bytes in binary.iter().flatten() {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use arrow::array::{AsArray, Float64Array};
 
 use arrow::datatypes::{DataType, UInt16Type};
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
 
 use crate::training::gbdt::tree::Tree;
 
@@ -22,7 +24,9 @@ pub struct GbdtLeaf {
 
 impl Default for GbdtLeaf {
     fn default() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -53,8 +57,14 @@ impl ScalarUDFImpl for GbdtLeaf {
             Err(e) => return exec_err!("{NAME}: invalid tree: {e}"),
         };
         tree.validate(NAME, args.args.len() - 1)?;
-        let columns = args.args[1..].iter().map(|a| a.to_array(args.number_rows)).collect::<Result<Vec<_>>>()?;
-        let bins: Vec<&[u16]> = columns.iter().map(|c| c.as_primitive::<UInt16Type>().values().as_ref()).collect();
+        let columns = args.args[1..]
+            .iter()
+            .map(|a| a.to_array(args.number_rows))
+            .collect::<Result<Vec<_>>>()?;
+        let bins: Vec<&[u16]> = columns
+            .iter()
+            .map(|c| c.as_primitive::<UInt16Type>().values().as_ref())
+            .collect();
         let values: Float64Array = (0..args.number_rows)
             .map(|r| Some(tree.nodes[tree.leaf_of(|f| bins[f][r])].value))
             .collect();

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
 use crate::training::args::{coerce_training_args, training_args};
-use crate::training::gbdt::booster::{check_label, LabelStats};
+use crate::training::gbdt::booster::{LabelStats, check_label};
 use crate::training::gbdt::messages::SketchState;
-use crate::training::gbdt::sketch::{FeatureSketch, DEFAULT_CAPACITY};
+use crate::training::gbdt::sketch::{DEFAULT_CAPACITY, FeatureSketch};
 
 /// The function's name.
 pub const NAME: &str = "__ember_gbdt_sketch";
@@ -27,7 +27,9 @@ pub struct GbdtSketch {
 
 impl Default for GbdtSketch {
     fn default() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -45,7 +47,11 @@ impl AggregateUDFImpl for GbdtSketch {
         Ok(DataType::Binary)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[sketch]", args.name), DataType::LargeBinary, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[sketch]", args.name),
+            DataType::LargeBinary,
+            true,
+        ))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let args = training_args(NAME, &acc_args, 0)?;
@@ -88,7 +94,10 @@ impl Accumulator for SketchAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let Some(binary) = states.first().and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>()) else {
+        let Some(binary) = states
+            .first()
+            .and_then(|s| s.as_any().downcast_ref::<LargeBinaryArray>())
+        else {
             return exec_err!("{NAME}: state is not binary");
         };
         for bytes in binary.iter().flatten() {

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use crate::training::args::{coerce_training_args, constant_text, training_args, TrainingArgs};
+use crate::training::args::{TrainingArgs, coerce_training_args, constant_text, training_args};
 use crate::training::error::TrainError;
 use crate::training::exact_float::f64s_from_json;
-use crate::training::logistic::{check_binary_label, NewtonSums};
+use crate::training::logistic::{NewtonSums, check_binary_label};
 
 /// The function's name.
 pub const NAME: &str = "__ember_logistic_newton";
@@ -27,7 +27,9 @@ pub struct LogisticNewton {
 
 impl Default for LogisticNewton {
     fn default() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -45,7 +47,11 @@ impl AggregateUDFImpl for LogisticNewton {
         Ok(DataType::Utf8)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[sums]", args.name), DataType::Utf8, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[sums]", args.name),
+            DataType::Utf8,
+            true,
+        ))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let beta: Vec<f64> = match f64s_from_json(&constant_text(NAME, &acc_args, 0)?) {
@@ -54,9 +60,17 @@ impl AggregateUDFImpl for LogisticNewton {
         };
         let args = training_args(NAME, &acc_args, 1)?;
         if beta.len() != args.features.len() + 1 {
-            return exec_err!("{NAME}: {} coefficients for {} features", beta.len(), args.features.len());
+            return exec_err!(
+                "{NAME}: {} coefficients for {} features",
+                beta.len(),
+                args.features.len()
+            );
         }
-        Ok(Box::new(NewtonAccumulator { sums: NewtonSums::new(args.features.len()), beta, args }))
+        Ok(Box::new(NewtonAccumulator {
+            sums: NewtonSums::new(args.features.len()),
+            beta,
+            args,
+        }))
     }
 }
 
@@ -71,7 +85,10 @@ impl Accumulator for NewtonAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let d = self.args.features.len();
         let label = values[1].as_primitive::<Float64Type>();
-        let features: Vec<_> = values[2..2 + d].iter().map(|v| v.as_primitive::<Float64Type>()).collect();
+        let features: Vec<_> = values[2..2 + d]
+            .iter()
+            .map(|v| v.as_primitive::<Float64Type>())
+            .collect();
         let keep: Vec<usize> = (0..label.len()).filter(|r| label.is_valid(*r)).collect();
         let labels: Vec<f64> = keep.iter().map(|r| label.value(*r)).collect();
         for y in &labels {
@@ -79,12 +96,23 @@ impl Accumulator for NewtonAccumulator {
         }
         let mut columns = Vec::with_capacity(d);
         for (f, feature) in features.iter().enumerate() {
-            let column: Vec<f64> = keep.iter().map(|r| if feature.is_null(*r) { f64::NAN } else { feature.value(*r) }).collect();
+            let column: Vec<f64> = keep
+                .iter()
+                .map(|r| {
+                    if feature.is_null(*r) {
+                        f64::NAN
+                    } else {
+                        feature.value(*r)
+                    }
+                })
+                .collect();
             if column.iter().any(|x| !x.is_finite()) {
                 return Err(TrainError::Feature {
                     function: "train_logistic",
                     feature: self.args.features[f].clone(),
-                    reason: "is null, NaN or infinite in a labelled row; impute it first (COALESCE)".into(),
+                    reason:
+                        "is null, NaN or infinite in a labelled row; impute it first (COALESCE)"
+                            .into(),
                 }
                 .into());
             }
@@ -96,7 +124,10 @@ impl Accumulator for NewtonAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let Some(text) = states.first().and_then(|s| s.as_any().downcast_ref::<StringArray>()) else {
+        let Some(text) = states
+            .first()
+            .and_then(|s| s.as_any().downcast_ref::<StringArray>())
+        else {
             return exec_err!("{NAME}: state is not text");
         };
         for json in text.iter().flatten() {
@@ -104,7 +135,9 @@ impl Accumulator for NewtonAccumulator {
                 Ok(s) => s,
                 Err(e) => return exec_err!("{NAME}: invalid state: {e}"),
             };
-            if other.gradient.len() != self.sums.gradient.len() || other.hessian.len() != self.sums.hessian.len() {
+            if other.gradient.len() != self.sums.gradient.len()
+                || other.hessian.len() != self.sums.hessian.len()
+            {
                 return exec_err!("{NAME}: state of the wrong width");
             }
             self.sums.merge(&other);
@@ -124,6 +157,7 @@ impl Accumulator for NewtonAccumulator {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + (self.sums.gradient.len() + self.sums.hessian.len() + self.beta.len()) * 8
+        std::mem::size_of_val(self)
+            + (self.sums.gradient.len() + self.sums.hessian.len() + self.beta.len()) * 8
     }
 }

@@ -9,11 +9,13 @@
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::cuts::{bin_of, cuts_from_sketch};
-use crate::training::gbdt::grad::{base_margin, base_score, check_label_range, gradient_bound, GradPair, Quantiser};
-use crate::training::gbdt::hist::{accumulate, HistShape, SelectedRows, NO_SLOT};
+use crate::training::gbdt::grad::{
+    GradPair, Quantiser, base_margin, base_score, check_label_range, gradient_bound,
+};
+use crate::training::gbdt::hist::{HistShape, NO_SLOT, SelectedRows, accumulate};
 use crate::training::gbdt::model::GbdtModel;
-use crate::training::gbdt::sketch::{FeatureSketch, DEFAULT_CAPACITY};
-use crate::training::gbdt::tree::{check_histogram_budget, Grower};
+use crate::training::gbdt::sketch::{DEFAULT_CAPACITY, FeatureSketch};
+use crate::training::gbdt::tree::{Grower, check_histogram_budget};
 use crate::training::params::{GbdtParams, Objective};
 
 /// Label statistics every trainer checks before it starts.
@@ -35,7 +37,13 @@ pub struct LabelStats {
 impl LabelStats {
     /// Stats of no rows.
     pub fn empty() -> Self {
-        Self { count: 0, sum: 0, all_zero_or_one: true, min: f64::INFINITY, max: f64::NEG_INFINITY }
+        Self {
+            count: 0,
+            sum: 0,
+            all_zero_or_one: true,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
     }
 
     /// Adds a label (finite, checked by the caller).
@@ -63,9 +71,17 @@ impl LabelStats {
 
     /// The objective to train: the one asked for, checked against the labels,
     /// or the default for them.
-    pub fn objective(&self, function: &'static str, label: &str, asked: Option<Objective>) -> TrainResult<Objective> {
+    pub fn objective(
+        &self,
+        function: &'static str,
+        label: &str,
+        asked: Option<Objective>,
+    ) -> TrainResult<Objective> {
         if self.count == 0 {
-            return Err(TrainError::NoRows { function, reason: format!("label '{label}' is null in every row") });
+            return Err(TrainError::NoRows {
+                function,
+                reason: format!("label '{label}' is null in every row"),
+            });
         }
         let objective = asked.unwrap_or_else(|| Objective::for_label(self.all_zero_or_one));
         if objective == Objective::BinaryLogistic && !self.all_zero_or_one {
@@ -82,7 +98,11 @@ impl LabelStats {
 /// Checks one label value: finite and in range.
 pub fn check_label(function: &'static str, label: &str, y: f64) -> TrainResult<()> {
     if y.is_nan() || y.is_infinite() {
-        return Err(TrainError::Label { function, label: label.to_string(), reason: format!("holds {y}; labels must be finite numbers") });
+        return Err(TrainError::Label {
+            function,
+            label: label.to_string(),
+            reason: format!("holds {y}; labels must be finite numbers"),
+        });
     }
     check_label_range(function, label, y)
 }
@@ -133,7 +153,11 @@ pub fn train_in_memory(
         let mut grower = Grower::new(params, &cuts, quantiser);
         while let Some(build) = grower.pending() {
             let build = build.to_vec();
-            let shape = HistShape { slots: build.len(), features: cuts.len(), stride: grower.stride() };
+            let shape = HistShape {
+                slots: build.len(),
+                features: cuts.len(),
+                stride: grower.stride(),
+            };
             let tree = grower.tree();
             let mut slot_of_node = vec![NO_SLOT; tree.nodes.len()];
             for (slot, node) in build.iter().enumerate() {

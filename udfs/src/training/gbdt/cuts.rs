@@ -17,7 +17,11 @@ pub const MISSING_BIN: u16 = u16::MAX;
 pub fn cuts_from_sketch(sketch: &FeatureSketch, max_bins: usize) -> Vec<f32> {
     // ±inf are values like any other for binning (−inf lands in bin 0, +inf in
     // the top bin), but never a cut: a split condition must be a finite number.
-    let values: Vec<(f32, u64)> = sketch.sorted_values().into_iter().filter(|(v, _)| v.is_finite()).collect();
+    let values: Vec<(f32, u64)> = sketch
+        .sorted_values()
+        .into_iter()
+        .filter(|(v, _)| v.is_finite())
+        .collect();
     if values.len() <= max_bins {
         return values.iter().skip(1).map(|(v, _)| *v).collect();
     }
@@ -65,7 +69,15 @@ mod tests {
         }
         let cuts = cuts_from_sketch(&s, 256);
         assert_eq!(cuts, vec![2.0, 3.0]);
-        assert_eq!([bin_of(&cuts, 1.0), bin_of(&cuts, 2.0), bin_of(&cuts, 2.5), bin_of(&cuts, 9.0)], [0, 1, 1, 2]);
+        assert_eq!(
+            [
+                bin_of(&cuts, 1.0),
+                bin_of(&cuts, 2.0),
+                bin_of(&cuts, 2.5),
+                bin_of(&cuts, 9.0)
+            ],
+            [0, 1, 1, 2]
+        );
         assert_eq!(bin_of(&cuts, f64::NAN), MISSING_BIN);
     }
 

@@ -43,7 +43,10 @@ impl GradPair {
     /// `self − other`.
     #[inline]
     pub fn minus(self, other: GradPair) -> GradPair {
-        GradPair { g: self.g - other.g, h: self.h - other.h }
+        GradPair {
+            g: self.g - other.g,
+            h: self.h - other.h,
+        }
     }
 }
 
@@ -63,10 +66,14 @@ impl Quantiser {
         if !room.is_finite() || room < 0.0 {
             return Err(TrainError::Numeric {
                 function,
-                reason: format!("{rows} rows with gradients up to {bound:e} cannot be summed exactly; scale the label down"),
+                reason: format!(
+                    "{rows} rows with gradients up to {bound:e} cannot be summed exactly; scale the label down"
+                ),
             });
         }
-        Ok(Self { scale_log2: (room as i32).min(MAX_SCALE_LOG2) })
+        Ok(Self {
+            scale_log2: (room as i32).min(MAX_SCALE_LOG2),
+        })
     }
 
     /// 2^scale_log2, built from its exponent bits (exact, no `powi` loop).
@@ -103,10 +110,16 @@ impl Quantiser {
     #[inline]
     pub fn row_gradient(self, objective: Objective, margin: f64, label: f64) -> GradPair {
         match objective {
-            Objective::SquaredError => GradPair { g: self.quantise(margin - label), h: self.quantise(1.0) },
+            Objective::SquaredError => GradPair {
+                g: self.quantise(margin - label),
+                h: self.quantise(1.0),
+            },
             Objective::BinaryLogistic => {
                 let p = 1.0 / (1.0 + (-margin).exp());
-                GradPair { g: self.quantise(p - label), h: self.quantise((p * (1.0 - p)).max(1e-16)) }
+                GradPair {
+                    g: self.quantise(p - label),
+                    h: self.quantise((p * (1.0 - p)).max(1e-16)),
+                }
             }
         }
     }
@@ -115,10 +128,23 @@ impl Quantiser {
 /// A bound on any row's |gradient| (and Hessian) in a round, from the label
 /// range, the starting margin and how far the trees so far can have moved a
 /// margin (`drift` = Σ over trees of the largest |leaf value|).
-pub fn gradient_bound(objective: Objective, label_min: f64, label_max: f64, base_margin: f64, drift: f64) -> f64 {
+pub fn gradient_bound(
+    objective: Objective,
+    label_min: f64,
+    label_max: f64,
+    base_margin: f64,
+    drift: f64,
+) -> f64 {
     match objective {
         Objective::BinaryLogistic => 1.0,
-        Objective::SquaredError => ((label_max - base_margin).abs().max((label_min - base_margin).abs()) + drift) * (1.0 + 1e-9) + 1.0,
+        Objective::SquaredError => {
+            ((label_max - base_margin)
+                .abs()
+                .max((label_min - base_margin).abs())
+                + drift)
+                * (1.0 + 1e-9)
+                + 1.0
+        }
     }
 }
 
@@ -164,7 +190,13 @@ mod tests {
         assert_eq!(q.scale(), 2f64.powi(40));
         assert_eq!(q.grad(GradPair { g: 3 << 39, h: 0 }), 1.5);
         let rows: Vec<GradPair> = (0..1000)
-            .map(|i| q.row_gradient(Objective::BinaryLogistic, (f64::from(i) * 0.37).sin() * 3.0, f64::from(i % 2)))
+            .map(|i| {
+                q.row_gradient(
+                    Objective::BinaryLogistic,
+                    (f64::from(i) * 0.37).sin() * 3.0,
+                    f64::from(i % 2),
+                )
+            })
             .collect();
         let mut forward = GradPair::default();
         rows.iter().for_each(|r| forward.add(*r));

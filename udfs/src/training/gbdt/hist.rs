@@ -74,12 +74,26 @@ impl SelectedRows {
 /// `slots[i]` with bins `bins[f][rows[i]]` and gradient `grads[i]`.
 /// Only rows of nodes being built are visited (no per-row branch on the
 /// node), feature by feature, so each pass reads one bin column.
-pub fn accumulate(hist: &mut [GradPair], shape: HistShape, selected: &SelectedRows, bins: &[&[u16]]) {
+pub fn accumulate(
+    hist: &mut [GradPair],
+    shape: HistShape,
+    selected: &SelectedRows,
+    bins: &[&[u16]],
+) {
     let missing = shape.stride - 1;
     for (f, column) in bins.iter().enumerate() {
-        for ((row, slot), grad) in selected.rows.iter().zip(&selected.slots).zip(&selected.grads) {
+        for ((row, slot), grad) in selected
+            .rows
+            .iter()
+            .zip(&selected.slots)
+            .zip(&selected.grads)
+        {
             let bin = column[*row as usize];
-            let b = if bin == MISSING_BIN { missing } else { usize::from(bin).min(missing - 1) };
+            let b = if bin == MISSING_BIN {
+                missing
+            } else {
+                usize::from(bin).min(missing - 1)
+            };
             hist[(*slot as usize * shape.features + f) * shape.stride + b].add(*grad);
         }
     }
@@ -117,7 +131,10 @@ pub fn from_bytes(function: &'static str, bytes: &[u8], len: usize) -> TrainResu
             let mut h = [0u8; 8];
             g.copy_from_slice(&c[..8]);
             h.copy_from_slice(&c[8..]);
-            GradPair { g: i64::from_le_bytes(g), h: i64::from_le_bytes(h) }
+            GradPair {
+                g: i64::from_le_bytes(g),
+                h: i64::from_le_bytes(h),
+            }
         })
         .collect())
 }
@@ -128,13 +145,22 @@ mod tests {
 
     #[test]
     fn rows_land_in_their_slot_feature_and_bin() {
-        let shape = HistShape { slots: 2, features: 2, stride: 3 };
+        let shape = HistShape {
+            slots: 2,
+            features: 2,
+            stride: 3,
+        };
         let mut hist = vec![GradPair::default(); shape.len()];
         let g = |x: i64| GradPair { g: x, h: 1 };
         let mut selected = SelectedRows::default();
         selected.push(0, 0, g(5));
         selected.push(1, 1, g(7));
-        accumulate(&mut hist, shape, &selected, &[&[0, 1, 1], &[MISSING_BIN, 0, 0]]);
+        accumulate(
+            &mut hist,
+            shape,
+            &selected,
+            &[&[0, 1, 1], &[MISSING_BIN, 0, 0]],
+        );
         assert_eq!(hist[0], g(5)); // slot 0, f0, bin 0
         assert_eq!(hist[7], g(7)); // (slot 1 · 2 features + f0) · stride 3 + bin 1
         assert_eq!(hist[3 + 2], g(5)); // slot 0, f1, missing

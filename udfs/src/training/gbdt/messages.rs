@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::booster::LabelStats;
-use crate::training::gbdt::grad::{Quantiser, MAX_SCALE_LOG2};
-use crate::training::gbdt::sketch::{take, take_u64, FeatureSketch};
+use crate::training::gbdt::grad::{MAX_SCALE_LOG2, Quantiser};
+use crate::training::gbdt::sketch::{FeatureSketch, take, take_u64};
 use crate::training::gbdt::tree::Tree;
 use crate::training::params::Objective;
 
@@ -38,30 +38,56 @@ pub struct LevelPlan {
 impl LevelPlan {
     /// Parses and checks a plan.
     pub fn parse(function: &'static str, text: &str) -> TrainResult<(Self, Objective)> {
-        let plan: LevelPlan = serde_json::from_str(text)
-            .map_err(|e| TrainError::Message { function, reason: e.to_string() })?;
-        let objective = Objective::from_name(&plan.objective)
-            .ok_or_else(|| TrainError::Message { function, reason: format!("objective {}", plan.objective) })?;
+        let plan: LevelPlan = serde_json::from_str(text).map_err(|e| TrainError::Message {
+            function,
+            reason: e.to_string(),
+        })?;
+        let objective =
+            Objective::from_name(&plan.objective).ok_or_else(|| TrainError::Message {
+                function,
+                reason: format!("objective {}", plan.objective),
+            })?;
         plan.tree.validate(function, plan.features)?;
         if plan.quantiser.scale_log2 > MAX_SCALE_LOG2 || plan.quantiser.scale_log2 < 0 {
-            return Err(TrainError::Message { function, reason: format!("scale 2^{}", plan.quantiser.scale_log2) });
+            return Err(TrainError::Message {
+                function,
+                reason: format!("scale 2^{}", plan.quantiser.scale_log2),
+            });
         }
-        if plan.stride < 2 || plan.stride > 65_536 || plan.build.iter().any(|n| *n as usize >= plan.tree.nodes.len()) {
-            return Err(TrainError::Message { function, reason: "stride or node out of range".into() });
+        if plan.stride < 2
+            || plan.stride > 65_536
+            || plan
+                .build
+                .iter()
+                .any(|n| *n as usize >= plan.tree.nodes.len())
+        {
+            return Err(TrainError::Message {
+                function,
+                reason: "stride or node out of range".into(),
+            });
         }
         let mut seen = vec![false; plan.tree.nodes.len()];
         for node in &plan.build {
             let id = *node as usize;
             if seen[id] || !plan.tree.nodes[id].is_leaf() {
-                return Err(TrainError::Message { function, reason: format!("node {id} built twice or already split") });
+                return Err(TrainError::Message {
+                    function,
+                    reason: format!("node {id} built twice or already split"),
+                });
             }
             seen[id] = true;
         }
-        let entries = plan.build.len().saturating_mul(plan.features).saturating_mul(plan.stride);
+        let entries = plan
+            .build
+            .len()
+            .saturating_mul(plan.features)
+            .saturating_mul(plan.stride);
         if entries > MAX_HISTOGRAM_ENTRIES {
             return Err(TrainError::Message {
                 function,
-                reason: format!("a histogram of {entries} entries exceeds the limit of {MAX_HISTOGRAM_ENTRIES} (fewer features, bins or a smaller max_depth)"),
+                reason: format!(
+                    "a histogram of {entries} entries exceeds the limit of {MAX_HISTOGRAM_ENTRIES} (fewer features, bins or a smaller max_depth)"
+                ),
             });
         }
         Ok((plan, objective))
@@ -104,16 +130,33 @@ impl SketchState {
         let max = f64::from_bits(take_u64(function, &mut input)?);
         let n = take_u64(function, &mut input)?;
         if n > 1 << 20 {
-            return Err(TrainError::Message { function, reason: format!("{n} features") });
+            return Err(TrainError::Message {
+                function,
+                reason: format!("{n} features"),
+            });
         }
-        let features = (0..n).map(|_| FeatureSketch::from_bytes(function, &mut input)).collect::<TrainResult<Vec<_>>>()?;
-        Ok(Self { labels: LabelStats { count, sum: i128::from_le_bytes(sum), all_zero_or_one: all, min, max }, features })
+        let features = (0..n)
+            .map(|_| FeatureSketch::from_bytes(function, &mut input))
+            .collect::<TrainResult<Vec<_>>>()?;
+        Ok(Self {
+            labels: LabelStats {
+                count,
+                sum: i128::from_le_bytes(sum),
+                all_zero_or_one: all,
+                min,
+                max,
+            },
+            features,
+        })
     }
 
     /// Merges another partial state.
     pub fn merge(&mut self, other: &SketchState) -> TrainResult<()> {
         if other.features.len() != self.features.len() {
-            return Err(TrainError::Message { function: "train_gbdt", reason: "sketches of different widths".into() });
+            return Err(TrainError::Message {
+                function: "train_gbdt",
+                reason: "sketches of different widths".into(),
+            });
         }
         self.labels.merge(&other.labels);
         for (a, b) in self.features.iter_mut().zip(&other.features) {

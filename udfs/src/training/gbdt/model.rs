@@ -6,9 +6,9 @@
 //! Ember's `predict` does. Training parameters and Ember's version go in the
 //! learner's `attributes` (string → string, which XGBoost keeps).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::training::gbdt::tree::{Tree, NONE};
+use crate::training::gbdt::tree::{NONE, Tree};
 use crate::training::params::{GbdtParams, Objective};
 
 /// XGBoost's "no parent" marker in `parents`.
@@ -48,10 +48,18 @@ fn tree_json(tree: &Tree, id: usize, num_feature: usize) -> Value {
     for node in &tree.nodes {
         left.push(child(node.left));
         right.push(child(node.right));
-        parents.push(if node.parent == NONE { XGB_ROOT_PARENT } else { i64::from(node.parent) });
+        parents.push(if node.parent == NONE {
+            XGB_ROOT_PARENT
+        } else {
+            i64::from(node.parent)
+        });
         let leaf = node.is_leaf();
         indices.push(if leaf { 0 } else { node.feature });
-        conditions.push(if leaf { node.value as f32 } else { node.split_value });
+        conditions.push(if leaf {
+            node.value as f32
+        } else {
+            node.split_value
+        });
         default_left.push(u8::from(!leaf && node.default_left));
         weights.push(node.value as f32);
         // Informational fields: clamped so that a huge value stays a JSON number.
@@ -84,7 +92,12 @@ impl GbdtModel {
     /// The model as an XGBoost JSON document.
     pub fn to_xgboost_json(&self) -> Value {
         let num_feature = self.feature_names.len();
-        let trees: Vec<Value> = self.trees.iter().enumerate().map(|(i, t)| tree_json(t, i, num_feature)).collect();
+        let trees: Vec<Value> = self
+            .trees
+            .iter()
+            .enumerate()
+            .map(|(i, t)| tree_json(t, i, num_feature))
+            .collect();
         let count = self.trees.len();
         let mut attributes = Map::new();
         attributes.insert(
@@ -92,7 +105,10 @@ impl GbdtModel {
             Value::String(Value::Object(self.params.to_record(self.objective)).to_string()),
         );
         attributes.insert("ember_rows".into(), Value::String(self.rows.to_string()));
-        attributes.insert("ember_version".into(), Value::String(env!("CARGO_PKG_VERSION").into()));
+        attributes.insert(
+            "ember_version".into(),
+            Value::String(env!("CARGO_PKG_VERSION").into()),
+        );
         json!({
             "learner": {
                 "attributes": attributes,

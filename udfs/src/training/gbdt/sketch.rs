@@ -75,7 +75,12 @@ pub struct FeatureSketch {
 impl FeatureSketch {
     /// An empty sketch keeping up to `capacity` distinct values.
     pub fn new(capacity: usize) -> Self {
-        Self { counts: Counts::default(), threshold: None, missing: 0, capacity: capacity.max(16) }
+        Self {
+            counts: Counts::default(),
+            threshold: None,
+            missing: 0,
+            capacity: capacity.max(16),
+        }
     }
 
     /// Adds one value (`None` = missing).
@@ -129,8 +134,11 @@ impl FeatureSketch {
     pub fn sorted_values(&self) -> Vec<(f32, u64)> {
         let mut final_sketch = self.clone();
         final_sketch.shrink_to(self.capacity);
-        let mut values: Vec<(f32, u64)> =
-            final_sketch.counts.iter().map(|(b, c)| (f32::from_bits(*b), *c)).collect();
+        let mut values: Vec<(f32, u64)> = final_sketch
+            .counts
+            .iter()
+            .map(|(b, c)| (f32::from_bits(*b), *c))
+            .collect();
         values.sort_by(|a, b| a.0.total_cmp(&b.0));
         values
     }
@@ -164,12 +172,17 @@ impl FeatureSketch {
     /// Reads a sketch written by [`Self::to_bytes`], advancing `input`.
     pub fn from_bytes(function: &'static str, input: &mut &[u8]) -> TrainResult<Self> {
         let missing = take_u64(function, input)?;
-        let capacity = usize::try_from(take_u64(function, input)?).map_err(|_| bad(function, "capacity"))?;
+        let capacity =
+            usize::try_from(take_u64(function, input)?).map_err(|_| bad(function, "capacity"))?;
         let threshold = match take(function, input, 1)?[0] {
             0 => None,
             _ => {
                 let h = take_u64(function, input)?;
-                let b = u32::from_le_bytes(take(function, input, 4)?.try_into().map_err(|_| bad(function, "threshold"))?);
+                let b = u32::from_le_bytes(
+                    take(function, input, 4)?
+                        .try_into()
+                        .map_err(|_| bad(function, "threshold"))?,
+                );
                 Some((h, b))
             }
         };
@@ -180,19 +193,35 @@ impl FeatureSketch {
         let mut counts = Counts::default();
         counts.reserve(n);
         for _ in 0..n {
-            let bits = u32::from_le_bytes(take(function, input, 4)?.try_into().map_err(|_| bad(function, "value"))?);
+            let bits = u32::from_le_bytes(
+                take(function, input, 4)?
+                    .try_into()
+                    .map_err(|_| bad(function, "value"))?,
+            );
             counts.insert(bits, take_u64(function, input)?);
         }
-        Ok(Self { counts, threshold, missing, capacity: capacity.max(16) })
+        Ok(Self {
+            counts,
+            threshold,
+            missing,
+            capacity: capacity.max(16),
+        })
     }
 }
 
 fn bad(function: &'static str, what: &str) -> TrainError {
-    TrainError::Message { function, reason: format!("sketch {what} is truncated or invalid") }
+    TrainError::Message {
+        function,
+        reason: format!("sketch {what} is truncated or invalid"),
+    }
 }
 
 /// Takes `n` bytes off the front of `input`.
-pub(crate) fn take<'a>(function: &'static str, input: &mut &'a [u8], n: usize) -> TrainResult<&'a [u8]> {
+pub(crate) fn take<'a>(
+    function: &'static str,
+    input: &mut &'a [u8],
+    n: usize,
+) -> TrainResult<&'a [u8]> {
     if input.len() < n {
         return Err(bad(function, "data"));
     }
@@ -204,7 +233,9 @@ pub(crate) fn take<'a>(function: &'static str, input: &mut &'a [u8], n: usize) -
 /// Takes a little-endian `u64` off the front of `input`.
 pub(crate) fn take_u64(function: &'static str, input: &mut &[u8]) -> TrainResult<u64> {
     let bytes = take(function, input, 8)?;
-    Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| bad(function, "number"))?))
+    Ok(u64::from_le_bytes(
+        bytes.try_into().map_err(|_| bad(function, "number"))?,
+    ))
 }
 
 #[cfg(test)]
@@ -219,9 +250,12 @@ mod tests {
 
     #[test]
     fn merge_order_does_not_change_the_result() {
-        let values: Vec<f64> = (0..20_000).map(|i| ((f64::from(i) * 0.618).fract() * 1000.0).floor() + f64::from(i % 3) / 7.0).collect();
+        let values: Vec<f64> = (0..20_000)
+            .map(|i| ((f64::from(i) * 0.618).fract() * 1000.0).floor() + f64::from(i % 3) / 7.0)
+            .collect();
         let whole = sketch_of(&values, 64);
-        let mut parts: Vec<FeatureSketch> = values.chunks(3_001).map(|c| sketch_of(c, 64)).collect();
+        let mut parts: Vec<FeatureSketch> =
+            values.chunks(3_001).map(|c| sketch_of(c, 64)).collect();
         let mut forward = FeatureSketch::new(64);
         parts.iter().for_each(|p| forward.merge(p));
         parts.reverse();

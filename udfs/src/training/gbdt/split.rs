@@ -36,18 +36,33 @@ pub struct Split {
 pub fn node_score(q: Quantiser, sum: GradPair, lambda: f64) -> f64 {
     let g = q.grad(sum);
     let denominator = q.hess(sum) + lambda;
-    if denominator <= 0.0 { 0.0 } else { g * g / denominator }
+    if denominator <= 0.0 {
+        0.0
+    } else {
+        g * g / denominator
+    }
 }
 
 /// The leaf weight `−G/(H+λ)` (before the learning rate).
 pub fn leaf_weight(q: Quantiser, sum: GradPair, lambda: f64) -> f64 {
     let denominator = q.hess(sum) + lambda;
-    if denominator <= 0.0 { 0.0 } else { -q.grad(sum) / denominator }
+    if denominator <= 0.0 {
+        0.0
+    } else {
+        -q.grad(sum) / denominator
+    }
 }
 
 /// The best split of a node with histogram `hist` (`features × stride`) and
 /// gradient total `total`, or `None` if no split gains enough.
-pub fn best_split(q: Quantiser, hist: &[GradPair], stride: usize, total: GradPair, cuts: &[Vec<f32>], params: &GbdtParams) -> Option<Split> {
+pub fn best_split(
+    q: Quantiser,
+    hist: &[GradPair],
+    stride: usize,
+    total: GradPair,
+    cuts: &[Vec<f32>],
+    params: &GbdtParams,
+) -> Option<Split> {
     let parent = node_score(q, total, params.lambda);
     let mut best: Option<Split> = None;
     let mcw = params.min_child_weight;
@@ -88,9 +103,17 @@ pub fn best_split(q: Quantiser, hist: &[GradPair], stride: usize, total: GradPai
                 if q.hess(l) < mcw || q.hess(r) < mcw || l.h <= 0 || r.h <= 0 {
                     continue;
                 }
-                let gain = node_score(q, l, params.lambda) + node_score(q, r, params.lambda) - parent;
+                let gain =
+                    node_score(q, l, params.lambda) + node_score(q, r, params.lambda) - parent;
                 if best.is_none_or(|b| gain > b.gain) {
-                    best = Some(Split { feature, bin: k as u16, default_left, gain, left: l, right: r });
+                    best = Some(Split {
+                        feature,
+                        bin: k as u16,
+                        default_left,
+                        gain,
+                        left: l,
+                        right: r,
+                    });
                 }
             }
         }
@@ -104,24 +127,41 @@ mod tests {
     const Q: Quantiser = Quantiser { scale_log2: 40 };
 
     fn pair(g: f64, h: f64) -> GradPair {
-        GradPair { g: Q.quantise(g), h: Q.quantise(h) }
+        GradPair {
+            g: Q.quantise(g),
+            h: Q.quantise(h),
+        }
     }
 
     #[test]
     fn picks_the_separating_cut_and_sends_missing_where_it_helps() {
         // One feature, 3 bins + missing: bins 0,1 have negative gradients,
         // bin 2 positive; missing rows look like bin 2.
-        let hist = vec![pair(-4.0, 4.0), pair(-4.0, 4.0), pair(4.0, 4.0), pair(3.0, 3.0)];
+        let hist = vec![
+            pair(-4.0, 4.0),
+            pair(-4.0, 4.0),
+            pair(4.0, 4.0),
+            pair(3.0, 3.0),
+        ];
         let mut total = GradPair::default();
         hist.iter().for_each(|p| total.add(*p));
         let params = GbdtParams::default();
         let split = best_split(Q, &hist, 4, total, &[vec![1.0, 2.0]], &params).unwrap();
-        assert_eq!((split.feature, split.bin, split.default_left), (0, 2, false));
+        assert_eq!(
+            (split.feature, split.bin, split.default_left),
+            (0, 2, false)
+        );
         assert_eq!(split.right, pair(7.0, 7.0));
     }
 
     /// Every candidate, no shortcuts: what `best_split` must agree with.
-    fn reference(hist: &[GradPair], stride: usize, total: GradPair, cuts: &[Vec<f32>], params: &GbdtParams) -> Option<Split> {
+    fn reference(
+        hist: &[GradPair],
+        stride: usize,
+        total: GradPair,
+        cuts: &[Vec<f32>],
+        params: &GbdtParams,
+    ) -> Option<Split> {
         let parent = node_score(Q, total, params.lambda);
         let mut best: Option<Split> = None;
         for (feature, feature_cuts) in cuts.iter().enumerate() {
@@ -136,13 +176,29 @@ mod tests {
                         continue;
                     }
                     let (mut l, mut r) = (left, present);
-                    if default_left { l.add(missing) } else { r.add(missing) }
-                    if Q.hess(l) < params.min_child_weight || Q.hess(r) < params.min_child_weight || l.h <= 0 || r.h <= 0 {
+                    if default_left {
+                        l.add(missing)
+                    } else {
+                        r.add(missing)
+                    }
+                    if Q.hess(l) < params.min_child_weight
+                        || Q.hess(r) < params.min_child_weight
+                        || l.h <= 0
+                        || r.h <= 0
+                    {
                         continue;
                     }
-                    let gain = node_score(Q, l, params.lambda) + node_score(Q, r, params.lambda) - parent;
+                    let gain =
+                        node_score(Q, l, params.lambda) + node_score(Q, r, params.lambda) - parent;
                     if best.is_none_or(|b| gain > b.gain) {
-                        best = Some(Split { feature, bin: k as u16, default_left, gain, left: l, right: r });
+                        best = Some(Split {
+                            feature,
+                            bin: k as u16,
+                            default_left,
+                            gain,
+                            left: l,
+                            right: r,
+                        });
                     }
                 }
             }
@@ -154,27 +210,47 @@ mod tests {
     fn shortcuts_choose_exactly_what_the_full_scan_chooses() {
         let mut seed = 17u64;
         let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as f64 / (1u64 << 31) as f64
         };
         for case in 0..300 {
             let (features, stride) = (3, 9);
-            let cuts: Vec<Vec<f32>> = (0..features).map(|f| (0..(stride - 2 - f % 2)).map(|c| c as f32).collect()).collect();
+            let cuts: Vec<Vec<f32>> = (0..features)
+                .map(|f| (0..(stride - 2 - f % 2)).map(|c| c as f32).collect())
+                .collect();
             let mut hist = vec![GradPair::default(); features * stride];
             let mut total = GradPair::default();
             // Sparse: most bins empty; sometimes only missing values.
             for _ in 0..(case % 7) {
                 let (g, h) = (next() * 2.0 - 1.0, next() * 0.25);
-                let bin = if next() < 0.3 { stride - 1 } else { (next() * (stride - 2) as f64) as usize };
+                let bin = if next() < 0.3 {
+                    stride - 1
+                } else {
+                    (next() * (stride - 2) as f64) as usize
+                };
                 let p = pair(g, h);
                 for f in 0..features {
-                    let b = if bin == stride - 1 { bin } else { (bin + f) % (stride - 2 - f % 2) };
+                    let b = if bin == stride - 1 {
+                        bin
+                    } else {
+                        (bin + f) % (stride - 2 - f % 2)
+                    };
                     hist[f * stride + b].add(p);
                 }
                 total.add(p);
             }
-            let params = GbdtParams { min_child_weight: [0.0, 0.05, 1.0][case % 3], lambda: [0.0, 1.0][case % 2], ..GbdtParams::default() };
-            assert_eq!(best_split(Q, &hist, stride, total, &cuts, &params), reference(&hist, stride, total, &cuts, &params), "case {case}");
+            let params = GbdtParams {
+                min_child_weight: [0.0, 0.05, 1.0][case % 3],
+                lambda: [0.0, 1.0][case % 2],
+                ..GbdtParams::default()
+            };
+            assert_eq!(
+                best_split(Q, &hist, stride, total, &cuts, &params),
+                reference(&hist, stride, total, &cuts, &params),
+                "case {case}"
+            );
         }
     }
 
@@ -182,7 +258,10 @@ mod tests {
     fn heavy_min_child_weight_prevents_a_split() {
         let hist = vec![pair(-1.0, 1.0), pair(1.0, 1.0), GradPair::default()];
         let total = pair(0.0, 2.0);
-        let params = GbdtParams { min_child_weight: 1.5, ..GbdtParams::default() };
+        let params = GbdtParams {
+            min_child_weight: 1.5,
+            ..GbdtParams::default()
+        };
         assert!(best_split(Q, &hist, 3, total, &[vec![1.0]], &params).is_none());
     }
 }

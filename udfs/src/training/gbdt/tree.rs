@@ -95,7 +95,11 @@ impl Tree {
                 return id;
             }
             let b = bin(node.feature as usize);
-            let go_left = if b == MISSING_BIN { node.default_left } else { b < node.bin };
+            let go_left = if b == MISSING_BIN {
+                node.default_left
+            } else {
+                b < node.bin
+            };
             id = if go_left { node.left } else { node.right } as usize;
         }
     }
@@ -114,7 +118,10 @@ impl Tree {
                     return Err(bad(format!("node {id} has children {l}, {r}")));
                 }
                 if node.feature as usize >= features {
-                    return Err(bad(format!("node {id} splits feature {} of {features}", node.feature)));
+                    return Err(bad(format!(
+                        "node {id} splits feature {} of {features}",
+                        node.feature
+                    )));
                 }
             }
         }
@@ -125,9 +132,17 @@ impl Tree {
 /// Checks that the widest level's histograms (2^(max_depth−2) nodes built,
 /// thanks to sibling subtraction) fit [`MAX_HISTOGRAM_ENTRIES`], before any
 /// work starts.
-pub fn check_histogram_budget(function: &'static str, params: &GbdtParams, cuts: &[Vec<f32>]) -> TrainResult<()> {
+pub fn check_histogram_budget(
+    function: &'static str,
+    params: &GbdtParams,
+    cuts: &[Vec<f32>],
+) -> TrainResult<()> {
     let stride = cuts.iter().map(|c| c.len() + 1).max().unwrap_or(1) + 1;
-    let nodes = if params.max_depth >= 2 { 1usize << (params.max_depth - 2) } else { 1 };
+    let nodes = if params.max_depth >= 2 {
+        1usize << (params.max_depth - 2)
+    } else {
+        1
+    };
     let entries = nodes.saturating_mul(cuts.len()).saturating_mul(stride);
     if entries > MAX_HISTOGRAM_ENTRIES {
         return Err(TrainError::Param {
@@ -167,8 +182,14 @@ impl<'a> Grower<'a> {
             params,
             quantiser,
             cuts,
-            shape: HistShape { slots: 1, features: cuts.len(), stride },
-            tree: Tree { nodes: vec![Node::leaf(NONE)] },
+            shape: HistShape {
+                slots: 1,
+                features: cuts.len(),
+                stride,
+            },
+            tree: Tree {
+                nodes: vec![Node::leaf(NONE)],
+            },
             sums: vec![GradPair::default()],
             level: vec![0],
             depth: 0,
@@ -203,7 +224,11 @@ impl<'a> Grower<'a> {
         if built.len() != self.build.len() * node_len {
             return Err(TrainError::Message {
                 function: "train_gbdt",
-                reason: format!("{} histogram entries for {} nodes", built.len(), self.build.len()),
+                reason: format!(
+                    "{} histogram entries for {} nodes",
+                    built.len(),
+                    self.build.len()
+                ),
             });
         }
         let mut hists: HashMap<u32, Vec<GradPair>> = HashMap::new();
@@ -218,10 +243,19 @@ impl<'a> Grower<'a> {
             let parent = self.tree.nodes[*node as usize].parent;
             let p = &self.tree.nodes[parent as usize];
             let sibling = if p.left == *node { p.right } else { p.left };
-            let (Some(parent_hist), Some(sibling_hist)) = (self.parents.get(&parent), hists.get(&sibling)) else {
-                return Err(TrainError::Message { function: "train_gbdt", reason: format!("no histogram for node {node}") });
+            let (Some(parent_hist), Some(sibling_hist)) =
+                (self.parents.get(&parent), hists.get(&sibling))
+            else {
+                return Err(TrainError::Message {
+                    function: "train_gbdt",
+                    reason: format!("no histogram for node {node}"),
+                });
             };
-            let derived: Vec<GradPair> = parent_hist.iter().zip(sibling_hist).map(|(a, b)| a.minus(*b)).collect();
+            let derived: Vec<GradPair> = parent_hist
+                .iter()
+                .zip(sibling_hist)
+                .map(|(a, b)| a.minus(*b))
+                .collect();
             hists.insert(*node, derived);
         }
         if self.depth == 0 {
@@ -236,10 +270,19 @@ impl<'a> Grower<'a> {
         let mut next_build = Vec::new();
         let mut next_parents = HashMap::new();
         for node in std::mem::take(&mut self.level) {
-            let Some(hist) = hists.remove(&node) else { continue };
+            let Some(hist) = hists.remove(&node) else {
+                continue;
+            };
             let sum = self.sums[node as usize];
             self.set_value(node, sum);
-            let Some(split) = best_split(self.quantiser, &hist, self.shape.stride, sum, self.cuts, self.params) else {
+            let Some(split) = best_split(
+                self.quantiser,
+                &hist,
+                self.shape.stride,
+                sum,
+                self.cuts,
+                self.params,
+            ) else {
                 continue;
             };
             let left = self.tree.nodes.len() as u32;
@@ -248,7 +291,8 @@ impl<'a> Grower<'a> {
                 self.tree.nodes.push(Node::leaf(node));
                 self.sums.push(child_sum);
                 let id = self.tree.nodes.len() - 1;
-                let value = self.params.eta * leaf_weight(self.quantiser, child_sum, self.params.lambda);
+                let value =
+                    self.params.eta * leaf_weight(self.quantiser, child_sum, self.params.lambda);
                 self.tree.nodes[id].value = value;
                 self.tree.nodes[id].hess = self.quantiser.hess(child_sum);
             }
@@ -270,7 +314,11 @@ impl<'a> Grower<'a> {
             match (splittable(split.left), splittable(split.right)) {
                 (true, true) => {
                     next_level.extend([left, right]);
-                    next_build.push(if split.right.h < split.left.h { right } else { left });
+                    next_build.push(if split.right.h < split.left.h {
+                        right
+                    } else {
+                        left
+                    });
                     next_parents.insert(node, hist);
                 }
                 (true, false) => {
@@ -307,6 +355,10 @@ impl<'a> Grower<'a> {
 impl Tree {
     /// The largest |output| of any leaf: how far this tree can move a margin.
     pub fn max_abs_leaf(&self) -> f64 {
-        self.nodes.iter().filter(|n| n.is_leaf()).map(|n| n.value.abs()).fold(0.0, f64::max)
+        self.nodes
+            .iter()
+            .filter(|n| n.is_leaf())
+            .map(|n| n.value.abs())
+            .fold(0.0, f64::max)
     }
 }

@@ -42,13 +42,23 @@ impl Reader<'_> {
         }
     }
 
-    fn field<'m>(&self, map: &HashMap<&str, &'m str>, section: &str, key: &str) -> ModelResult<&'m str> {
+    fn field<'m>(
+        &self,
+        map: &HashMap<&str, &'m str>,
+        section: &str,
+        key: &str,
+    ) -> ModelResult<&'m str> {
         map.get(key)
             .copied()
             .ok_or_else(|| self.malformed(format!("{section} has no '{key}' line (truncated?)")))
     }
 
-    fn number<T: std::str::FromStr>(&self, map: &HashMap<&str, &str>, section: &str, key: &str) -> ModelResult<T> {
+    fn number<T: std::str::FromStr>(
+        &self,
+        map: &HashMap<&str, &str>,
+        section: &str,
+        key: &str,
+    ) -> ModelResult<T> {
         let raw = self.field(map, section, key)?;
         raw.trim()
             .parse()
@@ -62,12 +72,20 @@ impl Reader<'_> {
         key: &str,
         expected: usize,
     ) -> ModelResult<Vec<T>> {
-        let raw = if expected == 0 { map.get(key).copied().unwrap_or("") } else { self.field(map, section, key)? };
+        let raw = if expected == 0 {
+            map.get(key).copied().unwrap_or("")
+        } else {
+            self.field(map, section, key)?
+        };
         let values = raw
             .split_whitespace()
             .map(|v| v.parse::<T>())
             .collect::<Result<Vec<T>, _>>()
-            .map_err(|_| self.malformed(format!("{section}: '{key}' holds a value that is not a number")))?;
+            .map_err(|_| {
+                self.malformed(format!(
+                    "{section}: '{key}' holds a value that is not a number"
+                ))
+            })?;
         if values.len() != expected {
             return Err(self.malformed(format!(
                 "{section}: '{key}' has {} values, expected {expected}",
@@ -118,7 +136,8 @@ fn objective_link(reader: &Reader<'_>, objective: &str) -> ModelResult<Link> {
 /// Parses a LightGBM text model.
 pub fn parse_text(source: &str, bytes: &[u8]) -> ModelResult<Model> {
     let reader = Reader { file: source };
-    let text = std::str::from_utf8(bytes).map_err(|_| reader.malformed("the file is not UTF-8 text"))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| reader.malformed("the file is not UTF-8 text"))?;
     let lines: Vec<&str> = text.lines().collect();
     let first_tree = lines
         .iter()
@@ -129,8 +148,16 @@ pub fn parse_text(source: &str, bytes: &[u8]) -> ModelResult<Model> {
     let per_iteration: usize = reader.number(&header, "header", "num_tree_per_iteration")?;
     let max_feature: usize = reader.number(&header, "header", "max_feature_idx")?;
     let num_features = max_feature.saturating_add(1);
-    crate::scoring::model::check_shape(source, "LightGBM text", num_features, per_iteration.max(num_class))?;
-    let objective = reader.field(&header, "header", "objective")?.trim().to_string();
+    crate::scoring::model::check_shape(
+        source,
+        "LightGBM text",
+        num_features,
+        per_iteration.max(num_class),
+    )?;
+    let objective = reader
+        .field(&header, "header", "objective")?
+        .trim()
+        .to_string();
     let link = objective_link(&reader, &objective)?;
     if per_iteration == 0 || (link.is_multiclass() && per_iteration != num_class) {
         return Err(reader.malformed(format!(
@@ -149,7 +176,10 @@ pub fn parse_text(source: &str, bytes: &[u8]) -> ModelResult<Model> {
             names.len()
         )));
     }
-    let positional = names.iter().enumerate().all(|(i, n)| *n == format!("Column_{i}"));
+    let positional = names
+        .iter()
+        .enumerate()
+        .all(|(i, n)| *n == format!("Column_{i}"));
 
     let end = lines
         .iter()
@@ -163,10 +193,18 @@ pub fn parse_text(source: &str, bytes: &[u8]) -> ModelResult<Model> {
             .position(|l| l.starts_with("Tree="))
             .map_or(end, |p| at + 1 + p);
         let section = lines[at].trim().to_string();
-        trees.push(parse_tree(&reader, &section, &lines[at + 1..next], num_features)?);
+        trees.push(parse_tree(
+            &reader,
+            &section,
+            &lines[at + 1..next],
+            num_features,
+        )?);
         at = next;
     }
-    let total_nodes: usize = trees.iter().map(|t| t.nodes.len() + t.leaf_values.len()).sum();
+    let total_nodes: usize = trees
+        .iter()
+        .map(|t| t.nodes.len() + t.leaf_values.len())
+        .sum();
     if total_nodes > MAX_NODES {
         return Err(reader.unsupported(format!("{total_nodes} tree nodes (at most {MAX_NODES})")));
     }
@@ -190,7 +228,12 @@ pub fn parse_text(source: &str, bytes: &[u8]) -> ModelResult<Model> {
     })
 }
 
-fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: usize) -> ModelResult<ParsedTree> {
+fn parse_tree(
+    reader: &Reader<'_>,
+    section: &str,
+    lines: &[&str],
+    num_features: usize,
+) -> ModelResult<ParsedTree> {
     let map = key_values(lines);
     if map.get("is_linear").is_some_and(|v| v.trim() == "1") {
         return Err(reader.unsupported(format!("linear trees ({section})")));
@@ -201,7 +244,10 @@ fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: 
     }
     let leaf_values: Vec<f64> = reader.list(&map, section, "leaf_value", leaves)?;
     if leaves == 1 {
-        return Ok(ParsedTree { leaf_values, ..ParsedTree::default() });
+        return Ok(ParsedTree {
+            leaf_values,
+            ..ParsedTree::default()
+        });
     }
     let splits = leaves - 1;
     let features: Vec<usize> = reader.list(&map, section, "split_feature", splits)?;
@@ -209,15 +255,18 @@ fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: 
     let decision_types: Vec<u8> = reader.list(&map, section, "decision_type", splits)?;
     let left: Vec<i64> = reader.list(&map, section, "left_child", splits)?;
     let right: Vec<i64> = reader.list(&map, section, "right_child", splits)?;
-    let num_cat: usize = map.get("num_cat").map_or(Ok(0), |_| reader.number(&map, section, "num_cat"))?;
+    let num_cat: usize = map
+        .get("num_cat")
+        .map_or(Ok(0), |_| reader.number(&map, section, "num_cat"))?;
     if num_cat > splits {
-        return Err(reader.malformed(format!("{section}: num_cat={num_cat} but the tree has {splits} splits")));
+        return Err(reader.malformed(format!(
+            "{section}: num_cat={num_cat} but the tree has {splits} splits"
+        )));
     }
     for (side, children) in [("left_child", &left), ("right_child", &right)] {
-        if let Some(bad) = children
-            .iter()
-            .find(|c| !((**c >= 0 && (**c as usize) < splits) || (**c < 0 && ((!**c) as usize) < leaves)))
-        {
+        if let Some(bad) = children.iter().find(|c| {
+            !((**c >= 0 && (**c as usize) < splits) || (**c < 0 && ((!**c) as usize) < leaves))
+        }) {
             return Err(reader.malformed(format!("{section}: {side} {bad} is outside the tree")));
         }
     }
@@ -229,11 +278,15 @@ fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: 
             .split_whitespace()
             .map(|v| v.parse::<u32>())
             .collect::<Result<Vec<u32>, _>>()
-            .map_err(|_| reader.malformed(format!("{section}: 'cat_threshold' holds a non-integer")))?;
+            .map_err(|_| {
+                reader.malformed(format!("{section}: 'cat_threshold' holds a non-integer"))
+            })?;
         for pair in boundaries.windows(2) {
-            let set = bits
-                .get(pair[0]..pair[1])
-                .ok_or_else(|| reader.malformed(format!("{section}: cat_boundaries point outside cat_threshold")))?;
+            let set = bits.get(pair[0]..pair[1]).ok_or_else(|| {
+                reader.malformed(format!(
+                    "{section}: cat_boundaries point outside cat_threshold"
+                ))
+            })?;
             category_sets.push(set.to_vec());
         }
     }
@@ -244,11 +297,19 @@ fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: 
     let mut stack = vec![0i64];
     while let Some(child) = stack.pop() {
         let (seen, index) = if child < 0 {
-            (&mut seen_leaves, usize::try_from(!child).ok().filter(|i| *i < leaves))
+            (
+                &mut seen_leaves,
+                usize::try_from(!child).ok().filter(|i| *i < leaves),
+            )
         } else {
-            (&mut seen_nodes, usize::try_from(child).ok().filter(|i| *i < splits))
+            (
+                &mut seen_nodes,
+                usize::try_from(child).ok().filter(|i| *i < splits),
+            )
         };
-        let index = index.ok_or_else(|| reader.malformed(format!("{section}: child {child} is outside the tree")))?;
+        let index = index.ok_or_else(|| {
+            reader.malformed(format!("{section}: child {child} is outside the tree"))
+        })?;
         if std::mem::replace(&mut seen[index], true) {
             return Err(reader.malformed(format!("{section}: node {child} is reached twice")));
         }
@@ -269,7 +330,9 @@ fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: 
         if decision_types[i] & CATEGORICAL_MASK != 0 {
             let index = thresholds[i];
             if !(index >= 0.0 && (index as usize) < category_sets.len()) {
-                return Err(reader.malformed(format!("{section}: split {i} names category set {index}, but the tree has {num_cat}")));
+                return Err(reader.malformed(format!(
+                    "{section}: split {i} names category set {index}, but the tree has {num_cat}"
+                )));
             }
             category_set = index as u32;
         }
@@ -280,5 +343,11 @@ fn parse_tree(reader: &Reader<'_>, section: &str, lines: &[&str], num_features: 
             category_set,
         });
     }
-    Ok(ParsedTree { nodes, left, right, leaf_values, category_sets })
+    Ok(ParsedTree {
+        nodes,
+        left,
+        right,
+        leaf_values,
+        category_sets,
+    })
 }

@@ -90,7 +90,11 @@ pub struct TreeEnsemble {
 
 impl TreeEnsemble {
     /// Flattens parsed trees into one ensemble. Indices are validated by the parser.
-    pub(crate) fn new(trees: Vec<ParsedTree>, trees_per_iteration: usize, num_features: usize) -> TreeEnsemble {
+    pub(crate) fn new(
+        trees: Vec<ParsedTree>,
+        trees_per_iteration: usize,
+        num_features: usize,
+    ) -> TreeEnsemble {
         let mut ensemble = TreeEnsemble {
             nodes: Vec::new(),
             roots: Vec::with_capacity(trees.len()),
@@ -117,7 +121,11 @@ impl TreeEnsemble {
             self.category_bits.extend_from_slice(bits);
         }
         let pointer = |child: i64| -> u32 {
-            if child < 0 { leaf_base + (!child) as u32 } else { node_base + child as u32 }
+            if child < 0 {
+                leaf_base + (!child) as u32
+            } else {
+                node_base + child as u32
+            }
         };
         for (i, node) in tree.nodes.iter().enumerate() {
             let categorical = node.decision_type & CATEGORICAL_MASK != 0;
@@ -129,14 +137,30 @@ impl TreeEnsemble {
                 feature: node.feature,
                 flags: node.decision_type & (CATEGORICAL_MASK | DEFAULT_LEFT_MASK),
                 missing: (node.decision_type >> 2) & 3,
-                category_set: if categorical { set_base + node.category_set } else { 0 },
+                category_set: if categorical {
+                    set_base + node.category_set
+                } else {
+                    0
+                },
             });
         }
         for (i, value) in tree.leaf_values.iter().enumerate() {
             let me = leaf_base + i as u32;
-            self.nodes.push(FlatNode { value: *value, left: me, right: me, feature: 0, flags: 0, missing: 0, category_set: 0 });
+            self.nodes.push(FlatNode {
+                value: *value,
+                left: me,
+                right: me,
+                feature: 0,
+                flags: 0,
+                missing: 0,
+                category_set: 0,
+            });
         }
-        let root = if tree.nodes.is_empty() { leaf_base } else { node_base };
+        let root = if tree.nodes.is_empty() {
+            leaf_base
+        } else {
+            node_base
+        };
         self.roots.push(root);
         self.depths.push(depth(tree));
     }
@@ -155,10 +179,19 @@ impl TreeEnsemble {
         let node = &self.nodes[at as usize];
         let raw = block[row + node.feature as usize];
         let nan = raw.is_nan();
-        let value = if nan && node.missing != MISSING_NAN { 0.0 } else { raw };
-        let is_missing = (node.missing == MISSING_ZERO && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&value))
+        let value = if nan && node.missing != MISSING_NAN {
+            0.0
+        } else {
+            raw
+        };
+        let is_missing = (node.missing == MISSING_ZERO
+            && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&value))
             | (node.missing == MISSING_NAN && nan);
-        let go_left = if is_missing { node.flags & FLAG_DEFAULT_LEFT != 0 } else { value <= node.value };
+        let go_left = if is_missing {
+            node.flags & FLAG_DEFAULT_LEFT != 0
+        } else {
+            value <= node.value
+        };
         if go_left { node.left } else { node.right }
     }
 
@@ -176,7 +209,11 @@ impl TreeEnsemble {
             return node.right;
         }
         let category = value as i32;
-        if category >= 0 && self.in_bitset(node.category_set, category) { node.left } else { node.right }
+        if category >= 0 && self.in_bitset(node.category_set, category) {
+            node.left
+        } else {
+            node.right
+        }
     }
 
     #[inline(always)]
@@ -193,7 +230,11 @@ impl TreeEnsemble {
         for _ in 0..self.depths[t] {
             for (j, a) in at.iter_mut().enumerate() {
                 let row = (first + j) * width;
-                *a = if CATEGORICAL_STEPS { self.step_categorical(*a, block, row) } else { self.step(*a, block, row) };
+                *a = if CATEGORICAL_STEPS {
+                    self.step_categorical(*a, block, row)
+                } else {
+                    self.step(*a, block, row)
+                };
             }
         }
         let class = t % k;
@@ -202,7 +243,14 @@ impl TreeEnsemble {
         }
     }
 
-    fn score_block<const CATEGORICAL_STEPS: bool>(&self, block: &[f64], width: usize, rows: usize, scores: &mut [f64], k: usize) {
+    fn score_block<const CATEGORICAL_STEPS: bool>(
+        &self,
+        block: &[f64],
+        width: usize,
+        rows: usize,
+        scores: &mut [f64],
+        k: usize,
+    ) {
         for t in 0..self.roots.len() {
             let mut first = 0;
             while first + LANES <= rows {

@@ -58,7 +58,9 @@ impl Doc<'_> {
             _ => None,
         };
         parsed.ok_or_else(|| {
-            self.malformed(format!("'{path}.{key}' is not a non-negative integer: {field}"))
+            self.malformed(format!(
+                "'{path}.{key}' is not a non-negative integer: {field}"
+            ))
         })
     }
 
@@ -90,7 +92,11 @@ impl Doc<'_> {
 /// Parses XGBoost's `base_score`: a scalar string (`"5E-1"`, XGBoost ≤ 3.0) or a
 /// vector string (`"[5E-1,2E-1]"`, XGBoost ≥ 3.1), or a plain number.
 pub(crate) fn parse_base_score(doc: &Doc<'_>, value: &Value) -> ModelResult<Vec<f32>> {
-    let bad = || doc.malformed(format!("'learner.learner_model_param.base_score' is not a number or a list of numbers: {value}"));
+    let bad = || {
+        doc.malformed(format!(
+            "'learner.learner_model_param.base_score' is not a number or a list of numbers: {value}"
+        ))
+    };
     match value {
         Value::Number(n) => n.as_f64().map(|x| vec![x as f32]).ok_or_else(bad),
         Value::String(s) => {
@@ -122,7 +128,10 @@ mod tests {
     #[test]
     fn base_score_reads_both_forms() {
         let d = doc();
-        assert_eq!(parse_base_score(&d, &Value::from("5E-1")).unwrap(), vec![0.5]);
+        assert_eq!(
+            parse_base_score(&d, &Value::from("5E-1")).unwrap(),
+            vec![0.5]
+        );
         assert_eq!(
             parse_base_score(&d, &Value::from("[5E-1,2.5E-1]")).unwrap(),
             vec![0.5, 0.25]
@@ -136,6 +145,9 @@ mod tests {
             .string(&serde_json::json!({}), "learner", "objective")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("learner.objective") && err.contains("m.json"), "{err}");
+        assert!(
+            err.contains("learner.objective") && err.contains("m.json"),
+            "{err}"
+        );
     }
 }

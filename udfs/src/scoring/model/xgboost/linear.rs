@@ -41,7 +41,12 @@ impl LinearBooster {
         let bias = all_weights[num_features * groups..].to_vec();
         let mut weights = all_weights;
         weights.truncate(num_features * groups);
-        Ok(LinearBooster { weights, bias, base_margin, num_features })
+        Ok(LinearBooster {
+            weights,
+            bias,
+            base_margin,
+            num_features,
+        })
     }
 
     /// Margins for rows `start..`, written to `out` (`rows × groups`, row-major).
@@ -53,7 +58,14 @@ impl LinearBooster {
         let mut first = 0;
         while first < rows {
             let n = block_rows(width, BLOCK_ROWS).min(rows - first);
-            fill_row_block(columns, start + first, n, f32::NAN, |v| v as f32, &mut block);
+            fill_row_block(
+                columns,
+                start + first,
+                n,
+                f32::NAN,
+                |v| v as f32,
+                &mut block,
+            );
             for r in 0..n {
                 let row = &block[r * width..(r + 1) * width];
                 for g in 0..k {

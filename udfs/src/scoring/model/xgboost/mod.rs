@@ -27,9 +27,16 @@ use crate::scoring::model::{Link, Model, ModelFormat, ModelResult, Precision, Pr
 /// score it.
 pub fn objective_link(objective: &str) -> Option<Link> {
     Some(match objective {
-        "reg:squarederror" | "reg:linear" | "reg:squaredlogerror" | "reg:pseudohubererror"
-        | "reg:absoluteerror" | "reg:quantileerror" | "binary:logitraw" | "rank:pairwise"
-        | "rank:ndcg" | "rank:map" => Link::Identity,
+        "reg:squarederror"
+        | "reg:linear"
+        | "reg:squaredlogerror"
+        | "reg:pseudohubererror"
+        | "reg:absoluteerror"
+        | "reg:quantileerror"
+        | "binary:logitraw"
+        | "rank:pairwise"
+        | "rank:ndcg"
+        | "rank:map" => Link::Identity,
         "reg:logistic" | "binary:logistic" => Link::Sigmoid { scale: 1.0 },
         "count:poisson" | "reg:gamma" | "reg:tweedie" => Link::Exp,
         "multi:softprob" | "multi:softmax" => Link::Softmax,
@@ -69,19 +76,32 @@ pub fn from_json_value(source: &str, format: ModelFormat, root: &Value) -> Model
     if num_target > 1 {
         return Err(doc.unsupported(format!("multi-target output (num_target = {num_target})")));
     }
-    let objective = doc.string(doc.get(learner, "learner", "objective")?, "learner.objective", "name")?;
+    let objective = doc.string(
+        doc.get(learner, "learner", "objective")?,
+        "learner.objective",
+        "name",
+    )?;
     let link = objective_link(objective)
         .ok_or_else(|| doc.unsupported(format!("objective '{objective}'")))?;
     let groups = num_class.max(1);
     crate::scoring::model::check_shape(source, doc.format, num_features, groups)?;
     if link.is_multiclass() != (num_class > 1) {
-        return Err(doc.malformed(format!("objective '{objective}' with num_class = {num_class}")));
+        return Err(doc.malformed(format!(
+            "objective '{objective}' with num_class = {num_class}"
+        )));
     }
     let base_score = parse_base_score(&doc, doc.get(params, params_path, "base_score")?)?;
     let base_margin: Vec<f32> = match base_score.len() {
         1 => vec![base_score_to_margin(objective, base_score[0]); groups],
-        n if n == groups => base_score.iter().map(|b| base_score_to_margin(objective, *b)).collect(),
-        n => return Err(doc.malformed(format!("base_score has {n} values for {groups} output groups"))),
+        n if n == groups => base_score
+            .iter()
+            .map(|b| base_score_to_margin(objective, *b))
+            .collect(),
+        n => {
+            return Err(doc.malformed(format!(
+                "base_score has {n} values for {groups} output groups"
+            )));
+        }
     };
     let feature_names = read_feature_names(&doc, learner, num_features)?;
 
@@ -90,18 +110,39 @@ pub fn from_json_value(source: &str, format: ModelFormat, root: &Value) -> Model
     let predictor = match booster_name {
         "gbtree" => {
             let model = doc.get(booster, "learner.gradient_booster", "model")?;
-            Predictor::XgboostTrees(read_trees(&doc, learner, model, None, base_margin, num_features, groups)?)
+            Predictor::XgboostTrees(read_trees(
+                &doc,
+                learner,
+                model,
+                None,
+                base_margin,
+                num_features,
+                groups,
+            )?)
         }
         "dart" => {
             let gbtree = doc.get(booster, "learner.gradient_booster", "gbtree")?;
             let model = doc.get(gbtree, "learner.gradient_booster.gbtree", "model")?;
             let weights = doc.f32_array(booster, "learner.gradient_booster", "weight_drop")?;
-            Predictor::XgboostTrees(read_trees(&doc, learner, model, Some(weights), base_margin, num_features, groups)?)
+            Predictor::XgboostTrees(read_trees(
+                &doc,
+                learner,
+                model,
+                Some(weights),
+                base_margin,
+                num_features,
+                groups,
+            )?)
         }
         "gblinear" => {
             let model = doc.get(booster, "learner.gradient_booster", "model")?;
             let weights = doc.f32_array(model, "learner.gradient_booster.model", "weights")?;
-            Predictor::XgboostLinear(LinearBooster::new(&doc, weights, base_margin, num_features)?)
+            Predictor::XgboostLinear(LinearBooster::new(
+                &doc,
+                weights,
+                base_margin,
+                num_features,
+            )?)
         }
         other => return Err(doc.unsupported(format!("booster '{other}'"))),
     };
@@ -119,7 +160,11 @@ pub fn from_json_value(source: &str, format: ModelFormat, root: &Value) -> Model
     })
 }
 
-fn read_feature_names(doc: &Doc<'_>, learner: &Value, num_features: usize) -> ModelResult<Option<Vec<String>>> {
+fn read_feature_names(
+    doc: &Doc<'_>,
+    learner: &Value,
+    num_features: usize,
+) -> ModelResult<Option<Vec<String>>> {
     let Some(names) = learner.get("feature_names") else {
         return Ok(None);
     };
@@ -157,12 +202,20 @@ fn read_trees(
     let trees = doc.array(model, path, "trees")?;
     let tree_info = doc.i64_array(model, path, "tree_info")?;
     if tree_info.len() != trees.len() {
-        return Err(doc.malformed(format!("{} trees but {} tree_info entries", trees.len(), tree_info.len())));
+        return Err(doc.malformed(format!(
+            "{} trees but {} tree_info entries",
+            trees.len(),
+            tree_info.len()
+        )));
     }
     if let Some(w) = &weights
         && w.len() != trees.len()
     {
-        return Err(doc.malformed(format!("{} trees but {} DART weights", trees.len(), w.len())));
+        return Err(doc.malformed(format!(
+            "{} trees but {} DART weights",
+            trees.len(),
+            w.len()
+        )));
     }
     let end = match best_iteration(doc, learner)? {
         None => trees.len(),
@@ -176,14 +229,18 @@ fn read_trees(
                 }
                 None => {
                     let params = doc.get(model, path, "gbtree_model_param")?;
-                    let parallel = doc.usize_param(params, "gbtree_model_param", "num_parallel_tree")?;
+                    let parallel =
+                        doc.usize_param(params, "gbtree_model_param", "num_parallel_tree")?;
                     best.checked_add(1)
                         .and_then(|i| i.checked_mul(parallel.max(1)))
                         .and_then(|i| i.checked_mul(groups))
                 }
             };
             per_iteration.filter(|e| *e <= trees.len()).ok_or_else(|| {
-                doc.malformed(format!("best_iteration {best} is beyond the model's {} trees", trees.len()))
+                doc.malformed(format!(
+                    "best_iteration {best} is beyond the model's {} trees",
+                    trees.len()
+                ))
             })?
         }
     };
@@ -192,7 +249,11 @@ fn read_trees(
         let g = usize::try_from(*g)
             .ok()
             .filter(|g| *g < groups)
-            .ok_or_else(|| doc.malformed(format!("tree {i} belongs to output group {g}, not in 0..{groups}")))?;
+            .ok_or_else(|| {
+                doc.malformed(format!(
+                    "tree {i} belongs to output group {g}, not in 0..{groups}"
+                ))
+            })?;
         tree_groups.push(g as u32);
     }
     let selected: Vec<&Value> = trees[..end].iter().collect();
@@ -200,12 +261,22 @@ fn read_trees(
         w.truncate(end);
         w
     });
-    TreeEnsemble::from_json(doc, &selected, tree_groups, weights, base_margin, num_features)
+    TreeEnsemble::from_json(
+        doc,
+        &selected,
+        tree_groups,
+        weights,
+        base_margin,
+        num_features,
+    )
 }
 
 /// `learner.attributes.best_iteration`, set by early stopping.
 fn best_iteration(doc: &Doc<'_>, learner: &Value) -> ModelResult<Option<usize>> {
-    let Some(value) = learner.get("attributes").and_then(|a| a.get("best_iteration")) else {
+    let Some(value) = learner
+        .get("attributes")
+        .and_then(|a| a.get("best_iteration"))
+    else {
         return Ok(None);
     };
     let parsed = match value {
@@ -213,7 +284,9 @@ fn best_iteration(doc: &Doc<'_>, learner: &Value) -> ModelResult<Option<usize>> 
         Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
         _ => None,
     };
-    parsed
-        .map(Some)
-        .ok_or_else(|| doc.malformed(format!("'learner.attributes.best_iteration' is not an iteration number: {value}")))
+    parsed.map(Some).ok_or_else(|| {
+        doc.malformed(format!(
+            "'learner.attributes.best_iteration' is not an iteration number: {value}"
+        ))
+    })
 }

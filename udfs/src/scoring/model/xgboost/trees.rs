@@ -146,7 +146,10 @@ impl TreeEnsemble {
             None => vec![0; n],
         };
         if split_type.len() != n {
-            return Err(doc.malformed(format!("{path}.split_type has {} entries, expected {n}", split_type.len())));
+            return Err(doc.malformed(format!(
+                "{path}.split_type has {} entries, expected {n}",
+                split_type.len()
+            )));
         }
         let categories = CategoryTable::read(doc, tree, &path, n)?;
 
@@ -157,7 +160,12 @@ impl TreeEnsemble {
             return Err(doc.unsupported("more than 2^30 tree nodes"));
         }
         self.roots.push(base as u32);
-        let placeholder = Node { value: 0.0, feature_flags: LEAF, left: 0, right: 0 };
+        let placeholder = Node {
+            value: 0.0,
+            feature_flags: LEAF,
+            left: 0,
+            right: 0,
+        };
         self.nodes.push(placeholder);
         self.node_category_set.push(0);
         let mut depth = 0u32;
@@ -165,29 +173,40 @@ impl TreeEnsemble {
         let mut visited = vec![false; n];
         while let Some((old, slot, level)) = queue.pop_front() {
             if std::mem::replace(&mut visited[old], true) {
-                return Err(doc.malformed(format!("{path} is not a tree: node {old} is reached twice")));
+                return Err(
+                    doc.malformed(format!("{path} is not a tree: node {old} is reached twice"))
+                );
             }
             let (l, r) = (left[old], right[old]);
             if l == -1 {
                 depth = depth.max(level);
                 let me = slot as u32;
-                self.nodes[slot] = Node { value: conditions[old], feature_flags: LEAF, left: me, right: me };
+                self.nodes[slot] = Node {
+                    value: conditions[old],
+                    feature_flags: LEAF,
+                    left: me,
+                    right: me,
+                };
                 continue;
             }
             let child = |c: i64| -> ModelResult<usize> {
                 usize::try_from(c)
                     .ok()
                     .filter(|c| *c < n && *c != 0)
-                    .ok_or_else(|| doc.malformed(format!("{path}: node {old} has child {c}, outside 1..{n}")))
+                    .ok_or_else(|| {
+                        doc.malformed(format!("{path}: node {old} has child {c}, outside 1..{n}"))
+                    })
             };
             let (l, r) = (child(l)?, child(r)?);
             let feature = usize::try_from(features[old])
                 .ok()
                 .filter(|f| *f < self.num_features)
-                .ok_or_else(|| doc.malformed(format!(
-                    "{path}: node {old} splits on feature {}, but the model has {} features",
-                    features[old], self.num_features
-                )))?;
+                .ok_or_else(|| {
+                    doc.malformed(format!(
+                        "{path}: node {old} splits on feature {}, but the model has {} features",
+                        features[old], self.num_features
+                    ))
+                })?;
             let mut flags = feature as u32;
             if default_left[old] != 0 {
                 flags |= DEFAULT_LEFT;
@@ -195,7 +214,8 @@ impl TreeEnsemble {
             if split_type[old] == 1 {
                 flags |= CATEGORICAL;
                 self.has_categorical = true;
-                self.node_category_set[slot] = self.add_category_set(doc, &path, &categories, old)?;
+                self.node_category_set[slot] =
+                    self.add_category_set(doc, &path, &categories, old)?;
             }
             let left_slot = self.nodes.len();
             self.nodes.extend([placeholder, placeholder]);
@@ -221,11 +241,15 @@ impl TreeEnsemble {
         node: usize,
     ) -> ModelResult<u32> {
         let members = table.members(node).ok_or_else(|| {
-            doc.malformed(format!("{path}: node {node} is a categorical split without a category set"))
+            doc.malformed(format!(
+                "{path}: node {node} is a categorical split without a category set"
+            ))
         })?;
         let max = members.iter().copied().max().unwrap_or(0);
         if max < 0 || max as f32 >= MAX_CATEGORY || members.iter().any(|c| *c < 0) {
-            return Err(doc.malformed(format!("{path}: node {node} has a category outside 0..2^24")));
+            return Err(doc.malformed(format!(
+                "{path}: node {node} has a category outside 0..2^24"
+            )));
         }
         let words = (max as usize) / 32 + 1;
         let offset = self.category_bits.len();
@@ -240,7 +264,10 @@ impl TreeEnsemble {
             let c = *c as usize;
             self.category_bits[offset + c / 32] |= 1 << (c % 32);
         }
-        self.category_sets.push(CategorySet { offset: offset as u32, words: words as u32 });
+        self.category_sets.push(CategorySet {
+            offset: offset as u32,
+            words: words as u32,
+        });
         Ok((self.category_sets.len() - 1) as u32)
     }
 
@@ -265,7 +292,8 @@ impl TreeEnsemble {
     fn step(&self, at: u32, block: &[f32], row: usize) -> u32 {
         let node = &self.nodes[at as usize];
         let value = block[row + (node.feature_flags & FEATURE_MASK) as usize];
-        let go_left = (value < node.value) | (value.is_nan() & (node.feature_flags & DEFAULT_LEFT != 0));
+        let go_left =
+            (value < node.value) | (value.is_nan() & (node.feature_flags & DEFAULT_LEFT != 0));
         if go_left { node.left } else { node.right }
     }
 
@@ -352,7 +380,9 @@ impl TreeEnsemble {
         for t in 0..self.roots.len() {
             let mut first = 0;
             while first + LANES <= rows {
-                self.add_tree_margins::<LANES, CATEGORICAL_STEPS>(t, block, width, first, margins, k);
+                self.add_tree_margins::<LANES, CATEGORICAL_STEPS>(
+                    t, block, width, first, margins, k,
+                );
                 first += LANES;
             }
             while first < rows {
@@ -373,7 +403,14 @@ impl TreeEnsemble {
         let mut first = 0;
         while first < rows {
             let n = block_size.min(rows - first);
-            fill_row_block(columns, start + first, n, f32::NAN, |v| v as f32, &mut block);
+            fill_row_block(
+                columns,
+                start + first,
+                n,
+                f32::NAN,
+                |v| v as f32,
+                &mut block,
+            );
             let margins = &mut margins[..n * k];
             for row in margins.chunks_mut(k) {
                 row.copy_from_slice(&self.base_margin);
@@ -383,7 +420,10 @@ impl TreeEnsemble {
             } else {
                 self.score_block::<false>(&block, width, n, margins, k);
             }
-            for (o, m) in out[first * k..(first + n) * k].iter_mut().zip(margins.iter()) {
+            for (o, m) in out[first * k..(first + n) * k]
+                .iter_mut()
+                .zip(margins.iter())
+            {
                 *o = f64::from(*m);
             }
             first += n;

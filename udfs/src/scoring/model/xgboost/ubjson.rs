@@ -71,7 +71,12 @@ impl Reader<'_> {
             b'I' => i64::from(i16::from_be_bytes(self.array()?)),
             b'l' => i64::from(i32::from_be_bytes(self.array()?)),
             b'L' => i64::from_be_bytes(self.array()?),
-            other => return Err(self.error(format!("expected an integer marker, found {:?}", other as char))),
+            other => {
+                return Err(self.error(format!(
+                    "expected an integer marker, found {:?}",
+                    other as char
+                )));
+            }
         })
     }
 
@@ -153,7 +158,9 @@ impl Reader<'_> {
                     _ => 1,
                 };
                 if n.saturating_mul(width) > self.bytes.len() - self.pos {
-                    return Err(self.error(format!("an array claims {n} elements, more than the file holds")));
+                    return Err(self.error(format!(
+                        "an array claims {n} elements, more than the file holds"
+                    )));
                 }
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -163,7 +170,9 @@ impl Reader<'_> {
             }
             (None, Some(n)) => {
                 if n > self.bytes.len() - self.pos {
-                    return Err(self.error(format!("an array claims {n} elements, more than the file holds")));
+                    return Err(self.error(format!(
+                        "an array claims {n} elements, more than the file holds"
+                    )));
                 }
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -192,7 +201,9 @@ impl Reader<'_> {
         match count {
             Some(n) => {
                 if n > self.bytes.len() - self.pos {
-                    return Err(self.error(format!("an object claims {n} fields, more than the file holds")));
+                    return Err(self.error(format!(
+                        "an object claims {n} fields, more than the file holds"
+                    )));
                 }
                 for _ in 0..n {
                     let key = self.string()?;

@@ -1,5 +1,17 @@
 //! Benchmark reports: every run's time, the best and the median, per query
-//! and engine, serialised as JSON.
+//! and engine, serialised as JSON, with a Markdown table ([`table`]) and a
+//! chart ([`chart`]) drawn from the JSON alone, so a report from another
+//! machine or from the Spark runner renders the same way.
+
+mod chart;
+mod files;
+mod summary;
+mod table;
+
+pub use chart::svg_chart;
+pub use files::{load_report, write_atomically, write_report_files};
+pub use summary::summary_page;
+pub use table::{TARGETS, Target, display_name, markdown_table};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +59,9 @@ impl QueryReport {
 pub struct EngineReport {
     /// `datafusion`, `embedded`, `cluster`, `spark`, ...
     pub engine: String,
+    /// What exactly ran: version, master, partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Per query.
     pub queries: Vec<QueryReport>,
 }
@@ -56,8 +71,14 @@ impl EngineReport {
     pub fn new(engine: String) -> Self {
         Self {
             engine,
+            detail: None,
             queries: Vec::new(),
         }
+    }
+
+    /// The report of query `n`.
+    pub fn query(&self, n: usize) -> Option<&QueryReport> {
+        self.queries.iter().find(|q| q.query == n)
     }
 
     /// Sum of the best runs.
@@ -105,6 +126,39 @@ impl TpchReport {
             cores,
             engines,
         }
+    }
+
+    /// The engine named `name`.
+    pub fn engine(&self, name: &str) -> Option<&EngineReport> {
+        self.engines.iter().find(|e| e.engine == name)
+    }
+
+    /// The query numbers of any engine, in order.
+    pub fn query_numbers(&self) -> Vec<usize> {
+        let mut numbers: Vec<usize> = self
+            .engines
+            .iter()
+            .flat_map(|e| e.queries.iter().map(|q| q.query))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers
+    }
+
+    /// Adds the engines of `other` (a run of the same scale factor, e.g. the
+    /// Spark runner's own report); an engine already present is replaced.
+    pub fn merge(&mut self, other: TpchReport) -> Result<(), String> {
+        if other.scale_factor != self.scale_factor {
+            return Err(format!(
+                "scale factor {} does not match {}",
+                other.scale_factor, self.scale_factor
+            ));
+        }
+        for engine in other.engines {
+            self.engines.retain(|e| e.engine != engine.engine);
+            self.engines.push(engine);
+        }
+        Ok(())
     }
 
     /// Totals per engine, and each engine's ratio to the first.

@@ -53,8 +53,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Scheduling::Push)]
     pub scheduling: Scheduling,
 
-    /// Seconds between heartbeats to the scheduler.
-    #[arg(long, default_value_t = 60)]
+    /// Seconds between heartbeats to the scheduler; keep it well under the
+    /// scheduler's `--executor-timeout-seconds` (10 s by default).
+    #[arg(long, default_value_t = 2)]
     pub heartbeat_interval_seconds: u64,
 
     /// Seconds to keep retrying the scheduler at start-up.

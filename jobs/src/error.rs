@@ -75,7 +75,51 @@ pub fn describe_datafusion_error(e: &DataFusionError) -> String {
         DataFusionError::External(ext) => ext.to_string(),
         other => other.to_string(),
     };
-    one_line(&text)
+    explain_resources_exhausted(&one_line(&text))
+}
+
+/// A task that ran out of its memory pool reaches the client as Ballista's
+/// debug rendering of the executor's error. This keeps DataFusion's own
+/// message and says what to change.
+fn explain_resources_exhausted(text: &str) -> String {
+    const DEBUG_FORM: &str = "ResourcesExhausted(\"";
+    let message = if let Some(start) = text.find(DEBUG_FORM) {
+        let rest = &text[start + DEBUG_FORM.len()..];
+        rest.find("\")").map_or(rest, |end| &rest[..end])
+    } else if let Some(start) = text.find("Resources exhausted: ") {
+        &text[start + "Resources exhausted: ".len()..]
+    } else {
+        return text.to_string();
+    };
+    // Keep "... Job <id> failed: " so the job can be looked up.
+    let job = text
+        .find("Job ")
+        .and_then(|at| text[at..].find(" failed: ").map(|end| &text[..at + end + 9]))
+        .unwrap_or_default();
+    format!(
+        "{job}out of memory: {message}. An operator could not spill within the memory limit; \
+         raise the executors' --memory-limit (each task slot gets the limit divided by the \
+         executor's vcores) or use fewer vcores per executor"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_out_of_memory_is_explained() {
+        let cluster = "Execution error: Job 038G failed: Job failed due to stage 2 failed: Task failed due to runtime execution error: DataFusionError(Shared(External(DataFusionError(ResourcesExhausted(\"Failed to allocate additional 1363.1 KB for FinalHashAggregateStream[0] - 1024.0 KB remain available for the total memory pool: fair(pool_size: 1024.0 KB)\")))))";
+        let text = explain_resources_exhausted(cluster);
+        assert!(
+            text.starts_with("Execution error: Job 038G failed: out of memory: Failed to allocate additional 1363.1 KB"),
+            "{text}"
+        );
+        assert!(text.contains("pool_size: 1024.0 KB). An operator") && text.contains("--memory-limit"), "{text}");
+        let local = "Resources exhausted: Failed to allocate 5 MB";
+        assert!(explain_resources_exhausted(local).starts_with("out of memory: Failed to allocate 5 MB."));
+        assert_eq!(explain_resources_exhausted("table 'x' not found"), "table 'x' not found");
+    }
 }
 
 /// Collapses whitespace runs (including newlines) to single spaces.

@@ -39,12 +39,16 @@ pub struct Args {
     pub scheduling: Scheduling,
 
     /// Seconds without a heartbeat after which an executor is considered lost
-    /// and its tasks are rescheduled.
-    #[arg(long, default_value_t = 180)]
+    /// and its tasks are rescheduled. Executors beat every 2 s by default, so
+    /// 10 s is five missed beats: a dead node costs a running job about 10 s
+    /// (Ballista's default, 180 s, costs three minutes). It is also how long
+    /// jobs wait for an executor to come back once every executor is gone,
+    /// before they fail.
+    #[arg(long, default_value_t = 10)]
     pub executor_timeout_seconds: u64,
 
     /// How often, in seconds, to look for lost executors.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 2)]
     pub expire_dead_executor_interval_seconds: u64,
 
     /// Executors that must be registered before `/readyz` answers 200.

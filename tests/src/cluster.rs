@@ -13,7 +13,10 @@ use ember_jobs::cluster::launch::{
 pub struct TestCluster {
     /// The scheduler's port (gRPC and REST).
     pub port: u16,
-    children: Mutex<Vec<Child>>,
+    /// The executors' Arrow Flight ports, `executor-1` first.
+    pub executor_flight_ports: Vec<u16>,
+    /// Processes by name: `scheduler`, `executor-1`, `executor-2`, ...
+    children: Mutex<Vec<(String, Child)>>,
     /// Logs and work directories.
     pub dir: tempfile::TempDir,
 }
@@ -35,13 +38,14 @@ impl TestCluster {
         let log = dir.path().join("scheduler.log");
         let mut scheduler = spawn_scheduler(port, &log, Lifetime::DiesWithSpawner, scheduler_args)
             .map_err(|e| e.to_string())?;
-        let cluster = TestCluster {
+        let mut cluster = TestCluster {
             port,
+            executor_flight_ports: vec![],
             children: Mutex::new(vec![]),
             dir,
         };
         let ready = wait_for_scheduler(port, &mut scheduler, &log).await;
-        cluster.adopt(scheduler);
+        cluster.adopt("scheduler", scheduler);
         ready.map_err(|e| e.to_string())?;
 
         let mut started = Vec::new();
@@ -56,20 +60,86 @@ impl TestCluster {
             let log = cluster.dir.path().join(format!("executor-{i}.log"));
             let child = spawn_executor(port, &spec, &log, Lifetime::DiesWithSpawner, executor_args)
                 .map_err(|e| e.to_string())?;
+            cluster.executor_flight_ports.push(spec.flight_port);
             started.push((child, log));
         }
         let ready = wait_for_executors(port, executors, &mut started).await;
-        for (child, _) in started {
-            cluster.adopt(child);
+        for (i, (child, _)) in started.into_iter().enumerate() {
+            cluster.adopt(&format!("executor-{}", i + 1), child);
         }
         ready.map_err(|e| e.to_string())?;
         Ok(cluster)
     }
 
-    fn adopt(&self, child: Child) {
-        if let Ok(mut children) = self.children.lock() {
-            children.push(child);
+    /// Starts one more single-vcore executor (named `executor-N`, N one past
+    /// the last) and waits until the scheduler lists `expect_registered`
+    /// executors in all.
+    pub async fn add_executor(
+        &mut self,
+        expect_registered: usize,
+        executor_args: &[String],
+    ) -> Result<String, String> {
+        let n = self.executor_flight_ports.len() + 1;
+        let name = format!("executor-{n}");
+        let spec = ExecutorSpec {
+            flight_port: free_port().map_err(|e| e.to_string())?,
+            grpc_port: free_port().map_err(|e| e.to_string())?,
+            work_dir: self.dir.path().join(&name),
+            vcores: 1,
+            memory_limit: None,
+        };
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = spawn_executor(
+            self.port,
+            &spec,
+            &log,
+            Lifetime::DiesWithSpawner,
+            executor_args,
+        )
+        .map_err(|e| e.to_string())?;
+        self.executor_flight_ports.push(spec.flight_port);
+        let mut started = vec![(child, log)];
+        let ready = wait_for_executors(self.port, expect_registered, &mut started).await;
+        for (child, _) in started {
+            self.adopt(&name, child);
         }
+        ready.map_err(|e| e.to_string())?;
+        Ok(name)
+    }
+
+    fn adopt(&self, name: &str, child: Child) {
+        if let Ok(mut children) = self.children.lock() {
+            children.push((name.to_string(), child));
+        }
+    }
+
+    /// Kills the process `name` (`scheduler`, `executor-2`, ...) with SIGKILL
+    /// and waits for it to be gone: the fault a crashed or OOM-killed node is.
+    pub fn kill(&self, name: &str) {
+        let mut children = self.children.lock().expect("children lock");
+        let (_, child) = children
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no process named {name}"));
+        child.kill().unwrap_or_else(|e| panic!("kill {name}: {e}"));
+        child.wait().unwrap_or_else(|e| panic!("wait for {name}: {e}"));
+    }
+
+    /// Whether the process `name` is still running.
+    pub fn is_running(&self, name: &str) -> bool {
+        let mut children = self.children.lock().expect("children lock");
+        children
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .is_some_and(|(_, child)| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// The name (`executor-N`) of the executor serving Flight on `port`.
+    pub fn executor_named_by_port(&self, port: u16) -> Option<String> {
+        self.executor_flight_ports
+            .iter()
+            .position(|p| *p == port)
+            .map(|i| format!("executor-{}", i + 1))
     }
 
     /// The address clients use.
@@ -91,7 +161,7 @@ impl TestCluster {
 impl Drop for TestCluster {
     fn drop(&mut self) {
         if let Ok(mut children) = self.children.lock() {
-            for child in children.iter_mut() {
+            for (_, child) in children.iter_mut() {
                 let _ = child.kill();
                 let _ = child.wait();
             }

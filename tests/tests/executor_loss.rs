@@ -1,0 +1,336 @@
+//! Executor loss: a multi-stage TPC-H query (scale factor 0.1) runs on a
+//! scheduler with three executors, one executor is killed with SIGKILL in the
+//! middle of the query, and the query must still finish with the answer
+//! single-process DataFusion gives.
+//!
+//! The kill lands at two points, watched through the scheduler's REST API:
+//! while the first (map) stages run and none has finished, killing an
+//! executor that is running one of their tasks; and after stages have
+//! finished, while later stages read their output, killing an executor that
+//! holds finished shuffle output, so the output it held must be computed
+//! again. (At this scale Q9's very last stage lasts a few milliseconds, too
+//! short to aim a kill at; the later-stage kill is the same fault: a running
+//! stage loses the input it fetches.) Ember's defaults
+//! (2 s executor heartbeats, a 10 s heartbeat timeout checked every 2 s) are
+//! what these tests run with.
+
+// Test code: a failed expectation is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ember_benchmarks::tpch::query;
+use ember_benchmarks::verify::compare_results;
+use ember_core::jobs_api::JobProgress;
+use ember_core::{ClusterTarget, EmberContext};
+use ember_tests::cluster::TestCluster;
+use ember_tests::data::{tpch, tpch_ddl};
+use ember_tests::sql::{datafusion_context, run_on_datafusion, run_on_ember};
+
+const SCALE_FACTOR: f64 = 0.1;
+const FILES: usize = 4;
+/// Queries that finish before the chosen point is seen are run again, at
+/// most this many times in all.
+const ATTEMPTS: usize = 4;
+
+/// The scheduler must drop a killed executor within its heartbeat timeout
+/// (10 s) plus one check interval (2 s), and a little slack.
+const LOSS_DETECTION_BOUND: Duration = Duration::from_secs(15);
+
+/// Where in the query the executor dies.
+#[derive(Debug, Clone, Copy)]
+enum KillPoint {
+    /// No stage has finished yet; the victim is running a task of a stage.
+    FirstStage,
+    /// At least one stage has finished and a later one is running; the
+    /// victim holds shuffle output of a finished stage.
+    LaterStage,
+}
+
+/// What the watcher saw and did.
+#[derive(Debug)]
+struct Kill {
+    executor: String,
+    job_id: String,
+    stages_done: usize,
+    stages: usize,
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Option<T> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    response.json().await.ok()
+}
+
+/// The id of the job the scheduler is running, if any.
+async fn running_job(cluster: &TestCluster) -> Option<String> {
+    let jobs: Vec<serde_json::Value> = get_json(&format!("{}/api/jobs", cluster.http())).await?;
+    jobs.iter()
+        .find(|j| matches!(j["status"].as_str(), Some("Running") | Some("Queued")))
+        .and_then(|j| j["job_id"].as_str().map(str::to_string))
+}
+
+/// Waits until the scheduler lists exactly `count` executors; returns how
+/// long that took, or fails the test after `bound`.
+async fn wait_until_executors(cluster: &TestCluster, count: usize, bound: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let executors: Vec<serde_json::Value> =
+            get_json(&format!("{}/api/executors", cluster.http()))
+                .await
+                .unwrap_or_default();
+        if executors.len() == count {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < bound,
+            "the scheduler still lists {} executors {} s after the kill",
+            executors.len(),
+            bound.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Maps a Ballista executor id to the test cluster's process name.
+async fn process_of(cluster: &TestCluster, executor_id: &str) -> Option<String> {
+    let executors: Vec<serde_json::Value> =
+        get_json(&format!("{}/api/executors", cluster.http())).await?;
+    let port = executors
+        .iter()
+        .find(|e| e["id"].as_str() == Some(executor_id))?["port"]
+        .as_u64()?;
+    cluster.executor_named_by_port(u16::try_from(port).ok()?)
+}
+
+/// Chooses the executor to kill when `progress` is at `point`.
+fn victim(progress: &JobProgress, point: KillPoint) -> Option<String> {
+    let (done, total) = progress.stage_counts();
+    let running_task_executor = |stage: &ember_core::jobs_api::StageProgress| {
+        stage
+            .tasks
+            .iter()
+            .find(|t| t.status == "Running")
+            .and_then(|t| t.executor_id.clone())
+    };
+    match point {
+        KillPoint::FirstStage if done == 0 => progress
+            .stages
+            .iter()
+            .filter(|s| s.status == "Running")
+            .find_map(running_task_executor),
+        KillPoint::LaterStage if total > 1 && done >= 1 && done < total => {
+            let last = progress.stages.iter().find(|s| s.status == "Running")?;
+            // Prefer an executor that both holds finished map output and is
+            // running a task of the last stage.
+            let holders: Vec<&String> = progress
+                .stages
+                .iter()
+                .filter(|s| s.status == "Successful")
+                .flat_map(|s| s.tasks.iter())
+                .filter(|t| t.status == "Successful")
+                .filter_map(|t| t.executor_id.as_ref())
+                .collect();
+            let running = running_task_executor(last);
+            match running {
+                Some(e) if holders.contains(&&e) => Some(e),
+                _ => holders.first().map(|e| (*e).clone()),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Watches the cluster until the running job reaches `point`, then kills the
+/// chosen executor. Returns `None` when `query` finished first.
+async fn watch_and_kill(
+    cluster: &TestCluster,
+    point: KillPoint,
+    query: &tokio::task::JoinHandle<Result<Vec<Vec<arrow::array::RecordBatch>>, String>>,
+) -> Option<Kill> {
+    while !query.is_finished() {
+        let Some(job_id) = running_job(cluster).await else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let url = format!("{}/api/ember/job/{job_id}", cluster.http());
+        while let Some(progress) = get_json::<JobProgress>(&url).await {
+            if progress.is_finished() {
+                return None;
+            }
+            if let Some(executor_id) = victim(&progress, point)
+                && let Some(name) = process_of(cluster, &executor_id).await
+            {
+                cluster.kill(&name);
+                let (stages_done, stages) = progress.stage_counts();
+                return Some(Kill {
+                    executor: name,
+                    job_id,
+                    stages_done,
+                    stages,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    None
+}
+
+async fn survives_executor_kill(query_number: usize, point: KillPoint) {
+    let data = tpch(SCALE_FACTOR, FILES);
+    let ddl = tpch_ddl(&data);
+    let q = query(query_number).expect("query");
+    let oracle = datafusion_context(2);
+    run_on_datafusion(&oracle, &ddl).await.expect("DataFusion tables");
+    let expected = run_on_datafusion(&oracle, q.sql)
+        .await
+        .expect("DataFusion answer");
+    let expected = &expected[q.answer_statement()];
+
+    let cluster = TestCluster::start(3, &[], &[])
+        .await
+        .expect("start a cluster of three executors");
+    let target = ClusterTarget::parse(Some(&cluster.address())).expect("address");
+    let ember = Arc::new(EmberContext::connect(target).await.expect("connect"));
+    run_on_ember(&ember, &ddl).await.expect("Ember tables");
+
+    for attempt in 1..=ATTEMPTS {
+        let started = Instant::now();
+        let running = {
+            let ember = Arc::clone(&ember);
+            let sql = q.sql.to_string();
+            tokio::spawn(async move { run_on_ember(&ember, &sql).await })
+        };
+        let kill = watch_and_kill(&cluster, point, &running).await;
+        let killed_at = started.elapsed();
+        let killed_instant = Instant::now();
+        let answer = running.await.expect("query task");
+        let Some(kill) = kill else {
+            eprintln!("q{query_number} attempt {attempt}: finished before {point:?} was seen");
+            answer.expect("the query without a kill");
+            continue;
+        };
+        let total = started.elapsed();
+        assert!(
+            !cluster.is_running(&kill.executor),
+            "{} still runs",
+            kill.executor
+        );
+        let answer = answer.unwrap_or_else(|e| {
+            panic!(
+                "q{query_number} failed after {} was killed at {point:?} ({kill:?}): {e}\nscheduler log: {}",
+                kill.executor,
+                std::fs::read_to_string(cluster.log("scheduler.log")).unwrap_or_default()
+            )
+        });
+        let actual = answer.into_iter().last().unwrap_or_default();
+        compare_results(expected, &actual, q.is_ordered()).unwrap_or_else(|diff| {
+            panic!("q{query_number} after losing {}: {diff}", kill.executor)
+        });
+        eprintln!(
+            "q{query_number}: {} killed at {:.2} s ({point:?}, {}/{} stages done, job {}); \
+             correct answer after {:.2} s",
+            kill.executor,
+            killed_at.as_secs_f64(),
+            kill.stages_done,
+            kill.stages,
+            kill.job_id,
+            total.as_secs_f64(),
+        );
+        wait_until_executors(&cluster, 2, LOSS_DETECTION_BOUND).await;
+        let detected = killed_instant.elapsed();
+        let log = std::fs::read_to_string(cluster.log("scheduler.log")).unwrap_or_default();
+        let resets: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("on lost Executor") && l.contains(&kill.job_id))
+            .collect();
+        eprintln!(
+            "the scheduler dropped {} {:.2} s after the kill; tasks of the job it reset:\n{}",
+            kill.executor,
+            detected.as_secs_f64(),
+            resets.join("\n")
+        );
+        return;
+    }
+    panic!("q{query_number} finished {ATTEMPTS} times before {point:?} was seen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q18_survives_losing_an_executor_in_its_first_stage() {
+    survives_executor_kill(18, KillPoint::FirstStage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q9_survives_losing_an_executor_holding_shuffle_output_of_finished_stages() {
+    survives_executor_kill(9, KillPoint::LaterStage).await;
+}
+
+/// Every executor gone: the job fails within the documented bound (heartbeat
+/// timeout, one check interval, then the same timeout again as a grace period
+/// for executors to come back) with an error that says so, and a resubmitted
+/// query succeeds once an executor has joined again, which is what a
+/// pipeline step's retry does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_every_executor_fails_the_job_within_bounds_and_a_resubmission_succeeds() {
+    /// 10 s heartbeat timeout + 2 s check + 10 s grace, and slack.
+    const FAILURE_BOUND: Duration = Duration::from_secs(35);
+    let data = tpch(SCALE_FACTOR, FILES);
+    let ddl = tpch_ddl(&data);
+    let q = query(18).expect("query");
+    let mut cluster = TestCluster::start(2, &[], &[])
+        .await
+        .expect("start a cluster of two executors");
+    let target = ClusterTarget::parse(Some(&cluster.address())).expect("address");
+    let ember = Arc::new(EmberContext::connect(target).await.expect("connect"));
+    run_on_ember(&ember, &ddl).await.expect("Ember tables");
+
+    let running = {
+        let ember = Arc::clone(&ember);
+        let sql = q.sql.to_string();
+        tokio::spawn(async move { run_on_ember(&ember, &sql).await })
+    };
+    // Kill both executors as soon as the job runs.
+    loop {
+        assert!(!running.is_finished(), "q18 finished before it could be cut");
+        if running_job(&cluster).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.kill("executor-1");
+    cluster.kill("executor-2");
+    let killed = Instant::now();
+    let outcome = tokio::time::timeout(FAILURE_BOUND, running)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "q18 neither failed nor finished {} s after every executor died",
+                FAILURE_BOUND.as_secs()
+            )
+        })
+        .expect("query task");
+    let error = outcome.expect_err("q18 cannot succeed without executors");
+    let failed_after = killed.elapsed();
+    assert!(
+        error.to_lowercase().contains("executor"),
+        "the error does not say executors were lost: {error}"
+    );
+    eprintln!(
+        "q18 failed {:.1} s after every executor died: {error}",
+        failed_after.as_secs_f64()
+    );
+
+    cluster
+        .add_executor(1, &[])
+        .await
+        .expect("a new executor joins");
+    let again = run_on_ember(&ember, q.sql)
+        .await
+        .expect("q18 resubmitted to the new executor");
+    assert_eq!(again.len(), 1);
+}

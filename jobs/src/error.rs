@@ -75,7 +75,29 @@ pub fn describe_datafusion_error(e: &DataFusionError) -> String {
         DataFusionError::External(ext) => ext.to_string(),
         other => other.to_string(),
     };
-    explain_resources_exhausted(&one_line(&text))
+    explain_connect_error(&explain_resources_exhausted(&one_line(&text)))
+}
+
+/// Ballista reports a scheduler or executor it cannot reach as tonic's debug
+/// rendering; this names the address and what to do.
+fn explain_connect_error(text: &str) -> String {
+    const MARK: &str = "\"tcp connect error\", ";
+    let Some(start) = text.find(MARK) else {
+        return text.to_string();
+    };
+    let rest = &text[start + MARK.len()..];
+    let address = rest.split(',').next().unwrap_or_default().trim();
+    let reason = if text.contains("ConnectionRefused") {
+        "connection refused"
+    } else if text.contains("TimedOut") {
+        "timed out"
+    } else {
+        "connection failed"
+    };
+    format!(
+        "cannot reach {address} ({reason}): the scheduler or an executor is down or \
+         restarting; resubmit once it is back"
+    )
 }
 
 /// A task that ran out of its memory pool reaches the client as Ballista's
@@ -119,6 +141,17 @@ mod tests {
         let local = "Resources exhausted: Failed to allocate 5 MB";
         assert!(explain_resources_exhausted(local).starts_with("out of memory: Failed to allocate 5 MB."));
         assert_eq!(explain_resources_exhausted("table 'x' not found"), "table 'x' not found");
+    }
+
+    #[test]
+    fn an_unreachable_process_is_named() {
+        let text = "Execution error: tonic::transport::Error(Transport, ConnectError(ConnectError(\"tcp connect error\", 127.0.0.1:41895, Os { code: 111, kind: ConnectionRefused, message: \"Connection refused\" })))";
+        assert_eq!(
+            explain_connect_error(text),
+            "cannot reach 127.0.0.1:41895 (connection refused): the scheduler or an executor is \
+             down or restarting; resubmit once it is back"
+        );
+        assert_eq!(explain_connect_error("plain"), "plain");
     }
 }
 

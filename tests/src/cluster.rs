@@ -17,6 +17,7 @@ pub struct TestCluster {
     pub executor_flight_ports: Vec<u16>,
     /// Processes by name: `scheduler`, `executor-1`, `executor-2`, ...
     children: Mutex<Vec<(String, Child)>>,
+    scheduler_args: Vec<String>,
     /// Logs and work directories.
     pub dir: tempfile::TempDir,
 }
@@ -42,6 +43,7 @@ impl TestCluster {
             port,
             executor_flight_ports: vec![],
             children: Mutex::new(vec![]),
+            scheduler_args: scheduler_args.to_vec(),
             dir,
         };
         let ready = wait_for_scheduler(port, &mut scheduler, &log).await;
@@ -105,6 +107,26 @@ impl TestCluster {
         }
         ready.map_err(|e| e.to_string())?;
         Ok(name)
+    }
+
+    /// Starts the scheduler again on the same port, after [`Self::kill`]ed
+    /// it, and waits until it answers. Its log goes to `scheduler-2.log`, ...
+    pub async fn restart_scheduler(&self) -> Result<(), String> {
+        let mut children = self.children.lock().map_err(|e| e.to_string())?;
+        let n = children.iter().filter(|(name, _)| name == "scheduler").count() + 1;
+        children.retain(|(name, _)| name != "scheduler");
+        drop(children);
+        let log = self.dir.path().join(format!("scheduler-{n}.log"));
+        let mut scheduler = spawn_scheduler(
+            self.port,
+            &log,
+            Lifetime::DiesWithSpawner,
+            &self.scheduler_args,
+        )
+        .map_err(|e| e.to_string())?;
+        let ready = wait_for_scheduler(self.port, &mut scheduler, &log).await;
+        self.adopt("scheduler", scheduler);
+        ready.map_err(|e| e.to_string())
     }
 
     fn adopt(&self, name: &str, child: Child) {

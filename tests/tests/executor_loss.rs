@@ -334,3 +334,42 @@ async fn losing_every_executor_fails_the_job_within_bounds_and_a_resubmission_su
         .expect("q18 resubmitted to the new executor");
     assert_eq!(again.len(), 1);
 }
+
+/// The scheduler restarts: a query sent while it is down fails with an error
+/// naming the scheduler's address, the executors register with the new
+/// scheduler by themselves (their next heartbeat), and the same client's
+/// next query succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_scheduler_restart_executors_rejoin_and_the_client_resubmits() {
+    let ddl = tpch_ddl(&tpch(SCALE_FACTOR, FILES));
+    let cluster = TestCluster::start(2, &[], &[])
+        .await
+        .expect("start a cluster of two executors");
+    let target = ClusterTarget::parse(Some(&cluster.address())).expect("address");
+    let ember = EmberContext::connect(target).await.expect("connect");
+    run_on_ember(&ember, &ddl).await.expect("Ember tables");
+    let count = "SELECT count(*) FROM orders";
+    run_on_ember(&ember, count).await.expect("before the restart");
+
+    cluster.kill("scheduler");
+    let error = run_on_ember(&ember, count)
+        .await
+        .expect_err("no scheduler to run the query");
+    eprintln!("while the scheduler is down: {error}");
+    assert!(
+        error.contains(&format!("cannot reach 127.0.0.1:{}", cluster.port)),
+        "the error does not name the scheduler: {error}"
+    );
+
+    cluster.restart_scheduler().await.expect("scheduler restarts");
+    let rejoined = Instant::now();
+    wait_until_executors(&cluster, 2, Duration::from_secs(15)).await;
+    eprintln!(
+        "both executors registered again {:.1} s after the restart",
+        rejoined.elapsed().as_secs_f64()
+    );
+    let answer = run_on_ember(&ember, count)
+        .await
+        .expect("resubmitted after the restart");
+    assert_eq!(ember_tests::sql::row_count(&answer[0]), 1);
+}

@@ -116,13 +116,22 @@ fn explain_resources_exhausted(text: &str) -> String {
     // Keep "... Job <id> failed: " so the job can be looked up.
     let job = text
         .find("Job ")
-        .and_then(|at| text[at..].find(" failed: ").map(|end| &text[..at + end + 9]))
+        .and_then(|at| {
+            text[at..]
+                .find(" failed: ")
+                .map(|end| &text[..at + end + 9])
+        })
         .unwrap_or_default();
     format!(
         "{job}out of memory: {message}. An operator could not spill within the memory limit; \
          raise the executors' --memory-limit (each task slot gets the limit divided by the \
          executor's vcores) or use fewer vcores per executor"
     )
+}
+
+/// Collapses whitespace runs (including newlines) to single spaces.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -137,10 +146,19 @@ mod tests {
             text.starts_with("Execution error: Job 038G failed: out of memory: Failed to allocate additional 1363.1 KB"),
             "{text}"
         );
-        assert!(text.contains("pool_size: 1024.0 KB). An operator") && text.contains("--memory-limit"), "{text}");
+        assert!(
+            text.contains("pool_size: 1024.0 KB). An operator") && text.contains("--memory-limit"),
+            "{text}"
+        );
         let local = "Resources exhausted: Failed to allocate 5 MB";
-        assert!(explain_resources_exhausted(local).starts_with("out of memory: Failed to allocate 5 MB."));
-        assert_eq!(explain_resources_exhausted("table 'x' not found"), "table 'x' not found");
+        assert!(
+            explain_resources_exhausted(local)
+                .starts_with("out of memory: Failed to allocate 5 MB.")
+        );
+        assert_eq!(
+            explain_resources_exhausted("table 'x' not found"),
+            "table 'x' not found"
+        );
     }
 
     #[test]
@@ -153,9 +171,4 @@ mod tests {
         );
         assert_eq!(explain_connect_error("plain"), "plain");
     }
-}
-
-/// Collapses whitespace runs (including newlines) to single spaces.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -112,10 +112,12 @@ impl TestCluster {
     /// Starts the scheduler again on the same port, after [`Self::kill`]ed
     /// it, and waits until it answers. Its log goes to `scheduler-2.log`, ...
     pub async fn restart_scheduler(&self) -> Result<(), String> {
-        let mut children = self.children.lock().map_err(|e| e.to_string())?;
-        let n = children.iter().filter(|(name, _)| name == "scheduler").count() + 1;
-        children.retain(|(name, _)| name != "scheduler");
-        drop(children);
+        if let Ok(mut children) = self.children.lock() {
+            children.retain(|(name, _)| name != "scheduler");
+        }
+        let n = (2..)
+            .find(|n| !self.dir.path().join(format!("scheduler-{n}.log")).exists())
+            .unwrap_or(2);
         let log = self.dir.path().join(format!("scheduler-{n}.log"));
         let mut scheduler = spawn_scheduler(
             self.port,
@@ -144,7 +146,9 @@ impl TestCluster {
             .find(|(n, _)| n == name)
             .unwrap_or_else(|| panic!("no process named {name}"));
         child.kill().unwrap_or_else(|e| panic!("kill {name}: {e}"));
-        child.wait().unwrap_or_else(|e| panic!("wait for {name}: {e}"));
+        child
+            .wait()
+            .unwrap_or_else(|e| panic!("wait for {name}: {e}"));
     }
 
     /// Whether the process `name` is still running.

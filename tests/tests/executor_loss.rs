@@ -186,7 +186,9 @@ async fn survives_executor_kill(query_number: usize, point: KillPoint) {
     let ddl = tpch_ddl(&data);
     let q = query(query_number).expect("query");
     let oracle = datafusion_context(2);
-    run_on_datafusion(&oracle, &ddl).await.expect("DataFusion tables");
+    run_on_datafusion(&oracle, &ddl)
+        .await
+        .expect("DataFusion tables");
     let expected = run_on_datafusion(&oracle, q.sql)
         .await
         .expect("DataFusion answer");
@@ -296,7 +298,10 @@ async fn losing_every_executor_fails_the_job_within_bounds_and_a_resubmission_su
     };
     // Kill both executors as soon as the job runs.
     loop {
-        assert!(!running.is_finished(), "q18 finished before it could be cut");
+        assert!(
+            !running.is_finished(),
+            "q18 finished before it could be cut"
+        );
         if running_job(&cluster).await.is_some() {
             break;
         }
@@ -349,7 +354,9 @@ async fn after_a_scheduler_restart_executors_rejoin_and_the_client_resubmits() {
     let ember = EmberContext::connect(target).await.expect("connect");
     run_on_ember(&ember, &ddl).await.expect("Ember tables");
     let count = "SELECT count(*) FROM orders";
-    run_on_ember(&ember, count).await.expect("before the restart");
+    run_on_ember(&ember, count)
+        .await
+        .expect("before the restart");
 
     cluster.kill("scheduler");
     let error = run_on_ember(&ember, count)
@@ -361,7 +368,10 @@ async fn after_a_scheduler_restart_executors_rejoin_and_the_client_resubmits() {
         "the error does not name the scheduler: {error}"
     );
 
-    cluster.restart_scheduler().await.expect("scheduler restarts");
+    cluster
+        .restart_scheduler()
+        .await
+        .expect("scheduler restarts");
     let rejoined = Instant::now();
     wait_until_executors(&cluster, 2, Duration::from_secs(15)).await;
     eprintln!(

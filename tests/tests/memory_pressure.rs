@@ -40,7 +40,9 @@ const WIDE_SORT: &str = "SELECT sum(rn % 7) AS s, count(*) AS c \
 fn datafusion_without_spilling() -> SessionContext {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(2 * MEMORY_LIMIT_BYTES)))
-        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
         .build_arc()
         .expect("runtime");
     SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime)
@@ -59,9 +61,13 @@ async fn memory_limited_cluster(limit: &str) -> (TestCluster, EmberContext) {
 async fn queries_larger_than_the_memory_limit_spill_and_match_datafusion() {
     let ddl = tpch_ddl(&tpch(0.1, 4));
     let oracle = datafusion_context(2);
-    run_on_datafusion(&oracle, &ddl).await.expect("DataFusion tables");
+    run_on_datafusion(&oracle, &ddl)
+        .await
+        .expect("DataFusion tables");
     let unspilled = datafusion_without_spilling();
-    run_on_datafusion(&unspilled, &ddl).await.expect("DataFusion tables");
+    run_on_datafusion(&unspilled, &ddl)
+        .await
+        .expect("DataFusion tables");
     let (_cluster, ember) = memory_limited_cluster(MEMORY_LIMIT).await;
     run_on_ember(&ember, &ddl).await.expect("Ember tables");
 

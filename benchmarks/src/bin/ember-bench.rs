@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate TPC-H data (once) and time the 22 queries on each engine.
-    Tpch(tpch::TpchArgs),
+    Tpch(Box<tpch::TpchArgs>),
     /// Merge JSON reports and write the JSON, table and chart.
     Report(ReportArgs),
     /// Write DIR/README.md: every report of a results directory on one page.
@@ -77,7 +77,7 @@ fn report(args: ReportArgs) -> Result<(), BenchError> {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Tpch(args) => tpch::run(args).await.map_err(|e| e.to_string()),
+        Command::Tpch(args) => tpch::run(*args).await.map_err(|e| e.to_string()),
         Command::Report(args) => report(args).map_err(|e| e.to_string()),
         Command::Summary { dir } => summary_page(&dir)
             .and_then(|page| write_atomically(&dir.join("README.md"), &page))

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::error::{JobsError, Result};
 use crate::progress::JobProgressDisplay;
+use crate::sql::guarded_plan::plan_statement;
 use crate::sql::staged_output::StagedOutput;
 
 /// The outcome of one statement.
@@ -121,7 +122,7 @@ impl<'a> SqlRunner<'a> {
     pub async fn run(&self, index: usize, statement: Statement) -> Result<StatementOutcome> {
         let started = Instant::now();
         let state = self.ember.session().state();
-        let plan = state.statement_to_plan(statement).await?;
+        let plan = plan_statement(state, statement).await?;
         match plan {
             LogicalPlan::Copy(copy) => self.run_copy(index, copy, started).await,
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
@@ -163,7 +164,7 @@ impl<'a> SqlRunner<'a> {
     ) -> Result<StatementOutcome> {
         let started = Instant::now();
         let state = self.ember.session().state();
-        let plan = state.statement_to_plan(statement).await?;
+        let plan = plan_statement(state, statement).await?;
         let df = self.ember.session().execute_logical_plan(plan).await?;
         let staged = StagedOutput::new(target)?;
         let location = staged
@@ -200,7 +201,7 @@ impl<'a> SqlRunner<'a> {
         target: &str,
     ) -> Result<(u64, Option<StagedOutput>)> {
         let state = self.ember.session().state();
-        let plan = state.statement_to_plan(statement).await?;
+        let plan = plan_statement(state, statement).await?;
         let df = self.ember.session().execute_logical_plan(plan).await?;
         let staged = StagedOutput::new(target)?;
         let location = staged

@@ -71,6 +71,15 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Option<T> {
     response.json().await.ok()
 }
 
+type QueryTask = tokio::task::JoinHandle<Result<Vec<Vec<arrow::array::RecordBatch>>, String>>;
+
+/// Runs `sql` on `ember` in the background.
+fn spawn_query(ember: &Arc<EmberContext>, sql: &str) -> QueryTask {
+    let ember = Arc::clone(ember);
+    let sql = sql.to_string();
+    tokio::spawn(async move { run_on_ember(&ember, &sql).await })
+}
+
 /// The id of the job the scheduler is running, if any.
 async fn running_job(cluster: &TestCluster) -> Option<String> {
     let jobs: Vec<serde_json::Value> = get_json(&format!("{}/api/jobs", cluster.http())).await?;
@@ -155,7 +164,7 @@ fn victim(progress: &JobProgress, point: KillPoint) -> Option<String> {
 async fn watch_and_kill(
     cluster: &TestCluster,
     point: KillPoint,
-    query: &tokio::task::JoinHandle<Result<Vec<Vec<arrow::array::RecordBatch>>, String>>,
+    query: &QueryTask,
 ) -> Option<Kill> {
     while !query.is_finished() {
         let Some(job_id) = running_job(cluster).await else {
@@ -207,11 +216,7 @@ async fn survives_executor_kill(query_number: usize, point: KillPoint) {
 
     for attempt in 1..=ATTEMPTS {
         let started = Instant::now();
-        let running = {
-            let ember = Arc::clone(&ember);
-            let sql = q.sql.to_string();
-            tokio::spawn(async move { run_on_ember(&ember, &sql).await })
-        };
+        let running = spawn_query(&ember, q.sql);
         let kill = watch_and_kill(&cluster, point, &running).await;
         let killed_at = started.elapsed();
         let killed_instant = Instant::now();
@@ -308,11 +313,7 @@ async fn losing_every_executor_fails_the_job_within_bounds_and_a_resubmission_su
     let ember = Arc::new(EmberContext::connect(target).await.expect("connect"));
     run_on_ember(&ember, &ddl).await.expect("Ember tables");
 
-    let running = {
-        let ember = Arc::clone(&ember);
-        let sql = q.sql.to_string();
-        tokio::spawn(async move { run_on_ember(&ember, &sql).await })
-    };
+    let running = spawn_query(&ember, q.sql);
     // Kill both executors as soon as the job runs.
     loop {
         assert!(

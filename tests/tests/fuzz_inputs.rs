@@ -64,19 +64,34 @@ enum Edit {
     Duplicate(f64, f64),
 }
 
-fn edit(words: &'static [&'static str]) -> impl Strategy<Value = Edit> {
+/// Random edits whose inserted and replacing words come from `words` or
+/// are random text; `delete_max` and `replace_max` bound the edited span as
+/// a fraction of the text.
+fn edits_with(
+    words: Vec<&'static str>,
+    delete_max: f64,
+    replace_max: f64,
+) -> impl Strategy<Value = Edit> {
     let word = prop_oneof![
         prop::sample::select(words).prop_map(str::to_string),
         "[ -~]{0,12}",
         any::<char>().prop_map(|c| c.to_string()),
     ];
     prop_oneof![
-        (0.0..1.0f64, 0.0..0.2f64).prop_map(|(a, b)| Edit::Delete(a, b)),
+        (0.0..1.0f64, 0.0..delete_max).prop_map(|(a, b)| Edit::Delete(a, b)),
         (0.0..1.0f64, word.clone()).prop_map(|(a, w)| Edit::Insert(a, w)),
-        (0.0..1.0f64, 0.0..0.05f64, word).prop_map(|(a, b, w)| Edit::Replace(a, b, w)),
+        (0.0..1.0f64, 0.0..replace_max, word).prop_map(|(a, b, w)| Edit::Replace(a, b, w)),
         (0.0..1.0f64).prop_map(Edit::Truncate),
         (0.0..1.0f64, 0.0..0.1f64).prop_map(|(a, b)| Edit::Duplicate(a, b)),
     ]
+}
+
+fn edit(words: &'static [&'static str]) -> impl Strategy<Value = Edit> {
+    edits_with(words.to_vec(), 0.2, 0.05)
+}
+
+fn edit_sql() -> impl Strategy<Value = Edit> {
+    edits_with(sql_words().to_vec(), 0.1, 0.03)
 }
 
 /// Applies `edits` to `text`, always cutting at character boundaries.
@@ -615,20 +630,6 @@ proptest! {
         }
         count(plan(&sql));
     }
-}
-
-fn edit_sql() -> impl Strategy<Value = Edit> {
-    let word = prop_oneof![
-        prop::sample::select(sql_words().to_vec()).prop_map(str::to_string),
-        "[ -~]{0,10}",
-    ];
-    prop_oneof![
-        (0.0..1.0f64, 0.0..0.1f64).prop_map(|(a, b)| Edit::Delete(a, b)),
-        (0.0..1.0f64, word.clone()).prop_map(|(a, w)| Edit::Insert(a, w)),
-        (0.0..1.0f64, 0.0..0.03f64, word).prop_map(|(a, b, w)| Edit::Replace(a, b, w)),
-        (0.0..1.0f64).prop_map(Edit::Truncate),
-        (0.0..1.0f64, 0.0..0.1f64).prop_map(|(a, b)| Edit::Duplicate(a, b)),
-    ]
 }
 
 /// Runs after the properties in the same binary only by chance, so it just

@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use ballista::prelude::SessionContextExt;
+use ballista_core::extension::SessionConfigExt;
 use datafusion::prelude::SessionContext;
 use url::Url;
 
+use crate::auth::AuthToken;
 use crate::config::ember_session_config;
 use crate::embedded::EmbeddedCluster;
 use crate::error::{EmberError, Result};
@@ -75,6 +79,7 @@ impl ClusterTarget {
 pub struct EmberContext {
     ctx: SessionContext,
     scheduler_http: String,
+    rest: reqwest::Client,
     target: ClusterTarget,
     _embedded: Option<EmbeddedCluster>,
 }
@@ -82,8 +87,22 @@ pub struct EmberContext {
 impl EmberContext {
     /// Connects to `target`, starting an embedded cluster if asked to. A
     /// remote scheduler that does not answer within [`CONNECT_TIMEOUT`] is an
-    /// [`EmberError::Unreachable`] naming its address.
+    /// [`EmberError::Unreachable`] naming its address. A remote cluster gets
+    /// the token from the environment (`EMBER_AUTH_TOKEN_FILE` or
+    /// `EMBER_AUTH_TOKEN`, see [`AuthToken::resolve`]).
     pub async fn connect(target: ClusterTarget) -> Result<Self> {
+        let auth = match &target {
+            ClusterTarget::Embedded => None,
+            ClusterTarget::Remote { .. } => AuthToken::resolve(None)?,
+        };
+        Self::connect_with_auth(target, auth).await
+    }
+
+    /// [`Self::connect`] with the token given rather than read from the
+    /// environment. A scheduler that refuses it is an
+    /// [`EmberError::Unauthenticated`], found before any query is sent. An
+    /// embedded cluster ignores `auth`: it makes its own.
+    pub async fn connect_with_auth(target: ClusterTarget, auth: Option<AuthToken>) -> Result<Self> {
         let (host, port, embedded) = match &target {
             ClusterTarget::Embedded => {
                 let vcores = std::thread::available_parallelism()
@@ -95,12 +114,27 @@ impl EmberContext {
             }
             ClusterTarget::Remote { host, port } => (host.clone(), *port, None),
         };
+        let auth = match &embedded {
+            Some(cluster) => Some(cluster.auth_token().clone()),
+            None => auth,
+        };
         let scheduler_http = format!("http://{host}:{port}");
+        let rest = rest_client(auth.as_ref())?;
         if embedded.is_none() {
             check_reachable(&scheduler_http, &target.describe()).await?;
+            check_accepted(&rest, &scheduler_http, &target.describe()).await?;
         }
 
-        let state = ember_session_state(ember_session_config(), ember_runtime_env(None)?)?;
+        let mut config = ember_session_config();
+        if let Some(token) = &auth {
+            config = config
+                .with_ballista_override_create_grpc_client_endpoint(token.endpoint_override())
+                .with_ballista_grpc_metadata(HashMap::from([(
+                    "authorization".to_string(),
+                    token.bearer(),
+                )]));
+        }
+        let state = ember_session_state(config, ember_runtime_env(None)?)?;
         let ctx = SessionContext::remote_with_state(&format!("df://{host}:{port}"), state).await?;
         // `remote_with_state` upgrades the state for Ballista, which replaces
         // its function lists: Ember's functions go back in afterwards.
@@ -117,6 +151,7 @@ impl EmberContext {
         let ember = Self {
             ctx,
             scheduler_http,
+            rest,
             target,
             _embedded: embedded,
         };
@@ -152,9 +187,57 @@ impl EmberContext {
         &self.scheduler_http
     }
 
+    /// An HTTP client for the scheduler's REST API that carries this
+    /// context's token.
+    pub fn rest_client(&self) -> &reqwest::Client {
+        &self.rest
+    }
+
     /// Where this context runs queries.
     pub fn target(&self) -> &ClusterTarget {
         &self.target
+    }
+}
+
+/// An HTTP client that sends `auth` (when given) with every request.
+pub fn rest_client(auth: Option<&AuthToken>) -> Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = auth {
+        let mut value = reqwest::header::HeaderValue::from_str(&token.bearer())
+            .map_err(|e| EmberError::Config(format!("auth token: {e}")))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .map_err(|e| EmberError::Config(format!("HTTP client: {e}")))
+}
+
+/// Asks the scheduler whether it accepts this client's token (or needs
+/// none), so a refusal is reported before any query is planned.
+async fn check_accepted(rest: &reqwest::Client, scheduler_http: &str, address: &str) -> Result<()> {
+    let response = rest
+        .get(format!("{scheduler_http}/api/ember/auth-check"))
+        .timeout(CONNECT_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| EmberError::Unreachable {
+            address: address.to_string(),
+            reason: describe_reqwest_error(&e),
+        })?;
+    match response.status() {
+        status if status.is_success() => Ok(()),
+        reqwest::StatusCode::UNAUTHORIZED => Err(EmberError::Unauthenticated {
+            address: address.to_string(),
+            reason: response.text().await.unwrap_or_default().trim().to_string(),
+        }),
+        status => Err(EmberError::Unreachable {
+            address: address.to_string(),
+            reason: format!(
+                "it answered {status} to /api/ember/auth-check; is it an Ember scheduler of this version?"
+            ),
+        }),
     }
 }
 

@@ -10,7 +10,8 @@
 //! uses pull scheduling, where an idle executor polls every 50 ms and reports
 //! finished tasks only with its next poll, which costs a few hundred
 //! milliseconds per multi-stage query.) All ports are on loopback, chosen by
-//! the OS.
+//! the OS, and guarded by a random token that only this process knows, so
+//! other users of the machine cannot submit work to it or read its results.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,11 +36,13 @@ use ballista_executor::health::ExecutorHealth;
 use ballista_executor::metrics::LoggingMetricsCollector;
 use ballista_executor::runtime_cache::{DefaultSessionRuntimeCache, MemoryPoolPolicy};
 use ballista_executor::shutdown::ShutdownNotifier;
+use ballista_executor::with_request_check;
 use ballista_scheduler::config::SchedulerConfig;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::auth::AuthToken;
 use crate::codec::{EmberLogicalCodec, EmberPhysicalCodec};
 use crate::error::{EmberError, Result};
 use crate::registry::executor_function_registry;
@@ -55,6 +58,7 @@ pub struct EmbeddedCluster {
     scheduler: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
     shutdown: ShutdownNotifier,
+    token: AuthToken,
     _work_dir: tempfile::TempDir,
 }
 
@@ -69,9 +73,11 @@ impl EmbeddedCluster {
             .with_hostname("127.0.0.1")
             .with_port(scheduler.port())
             .with_scheduler_policy(TaskSchedulingPolicy::PushStaged);
-        let started = create_ember_scheduler(ember_scheduler_config(config)?).await?;
+        let token = AuthToken::random();
+        let started = create_ember_scheduler(ember_scheduler_config(config, Some(&token))?).await?;
+        let gate = Some(token.clone());
         let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = serve(listener, started).await {
+            if let Err(e) = serve(listener, started, gate).await {
                 log::error!("embedded scheduler stopped: {e}");
             }
         })];
@@ -81,14 +87,21 @@ impl EmbeddedCluster {
             .tempdir()
             .map_err(|e| EmberError::io("temporary work directory", e))?;
         let work_path = work_dir.path().to_string_lossy().to_string();
-        let (executor_tasks, shutdown) = start_executor(scheduler, vcores, work_path).await?;
+        let (executor_tasks, shutdown) =
+            start_executor(scheduler, vcores, work_path, &token).await?;
         tasks.extend(executor_tasks);
         Ok(Self {
             scheduler,
             tasks,
             shutdown,
+            token,
             _work_dir: work_dir,
         })
+    }
+
+    /// The token every connection to this cluster must carry.
+    pub fn auth_token(&self) -> &AuthToken {
+        &self.token
     }
 
     /// The scheduler's socket address on loopback.
@@ -123,6 +136,7 @@ async fn start_executor(
     scheduler: SocketAddr,
     vcores: usize,
     work_dir: String,
+    token: &AuthToken,
 ) -> Result<(Vec<JoinHandle<()>>, ShutdownNotifier)> {
     let flight = bind_loopback().await?;
     let flight_addr = local_addr(&flight)?;
@@ -155,7 +169,7 @@ async fn start_executor(
             metadata,
             &work_dir,
             runtime_producer,
-            ember_config_producer(),
+            ember_config_producer(Some(token)),
             Arc::new(executor_function_registry()),
             Arc::new(LoggingMetricsCollector::default()),
             vcores,
@@ -163,9 +177,12 @@ async fn start_executor(
         .with_session_runtime_cache(Some(runtime_cache)),
     );
 
-    let flight_service = FlightServiceServer::new(BallistaFlightService::new(work_dir.clone()))
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
+    let flight_service = with_request_check(
+        FlightServiceServer::new(BallistaFlightService::new(work_dir.clone()))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX),
+        Some(token.grpc_request_check()),
+    );
     let flight_task = tokio::spawn(async move {
         let served = create_grpc_server(&GrpcServerConfig::default())
             .add_service(flight_service)
@@ -186,6 +203,8 @@ async fn start_executor(
         vcores,
         task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
         work_dir: Some(work_dir),
+        override_grpc_request_check: Some(token.grpc_request_check()),
+        override_create_grpc_client_endpoint: Some(token.endpoint_override()),
         ..ExecutorProcessConfig::default()
     });
     let codec: BallistaCodec = BallistaCodec::new(
@@ -194,7 +213,7 @@ async fn start_executor(
     );
     let (stop, _stopped) = tokio::sync::mpsc::channel(1);
     let shutdown = ShutdownNotifier::new();
-    let client = connect_scheduler(scheduler).await?;
+    let client = connect_scheduler(scheduler, token).await?;
     let server = startup(
         client,
         config,
@@ -216,12 +235,21 @@ async fn start_executor(
 /// Connects to the in-process scheduler, which may need a moment to listen.
 async fn connect_scheduler(
     scheduler: SocketAddr,
+    token: &AuthToken,
 ) -> Result<SchedulerGrpcClient<tonic::transport::Channel>> {
     let url = format!("http://{scheduler}");
+    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        .and_then(|e| e.user_agent(token.user_agent()))
+        .map_err(|e| EmberError::Unreachable {
+            address: url.clone(),
+            reason: e.to_string(),
+        })?;
     let mut last_error = String::new();
     for _ in 0..100 {
-        match SchedulerGrpcClient::connect(url.clone()).await {
-            Ok(client) => return Ok(client.max_decoding_message_size(usize::MAX)),
+        match endpoint.connect().await {
+            Ok(channel) => {
+                return Ok(SchedulerGrpcClient::new(channel).max_decoding_message_size(usize::MAX));
+            }
             Err(e) => last_error = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -32,6 +32,14 @@ pub enum EmberError {
         /// What the connection attempt reported.
         reason: String,
     },
+    /// The scheduler at `address` refused this client's auth token.
+    #[error("the Ember scheduler at {address} refused this client: {reason}")]
+    Unauthenticated {
+        /// The scheduler address.
+        address: String,
+        /// The scheduler's explanation.
+        reason: String,
+    },
     /// An I/O error on a named path.
     #[error("{path}: {source}")]
     Io {

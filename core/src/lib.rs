@@ -18,9 +18,12 @@
 //!   cluster address works with nothing running;
 //! * [`client`]: the entry point for users: a [`datafusion::prelude::SessionContext`]
 //!   connected to a cluster or to an embedded one;
+//! * [`auth`]: the cluster's shared token, required on every port and sent
+//!   on every connection;
 //! * [`jobs_api`]: the scheduler's REST routes Ember adds (per-task placement
 //!   and progress), served by `ember-scheduler` and the embedded scheduler alike.
 
+pub mod auth;
 pub mod client;
 pub mod codec;
 pub mod config;

@@ -5,7 +5,8 @@
 //! One port serves Ballista's gRPC (job submission, executor registration),
 //! Ballista's REST API (`/api/jobs`, `/api/job/{id}/stages`, `/api/metrics`
 //! with Prometheus metrics), the probes `/healthz` and `/readyz`, and Ember's
-//! own routes under `/api/ember/` (see [`crate::jobs_api`]).
+//! own routes under `/api/ember/` (see [`crate::jobs_api`]). With an auth
+//! token, every request but `/healthz` must carry it (see [`crate::auth`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
@@ -24,6 +26,7 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 
+use crate::auth::{AuthToken, require_token};
 use crate::codec::{EmberLogicalCodec, EmberPhysicalCodec};
 use crate::error::{EmberError, Result};
 use crate::jobs_api;
@@ -40,14 +43,22 @@ pub type EmberSchedulerServer = SchedulerServer<LogicalPlanNode, PhysicalPlanNod
 ///   slots first, so a small cluster uses every executor from the first stage;
 /// * finished jobs' shuffle files are removed after 60 s (Ballista: 300 s), as
 ///   Ember's clients fetch results as soon as a job completes.
-pub fn ember_scheduler_config(base: SchedulerConfig) -> Result<SchedulerConfig> {
+///
+/// With `auth`, the scheduler's own connections to executors carry the token.
+pub fn ember_scheduler_config(
+    base: SchedulerConfig,
+    auth: Option<&AuthToken>,
+) -> Result<SchedulerConfig> {
     let mut config = base
-        .with_override_config_producer(ember_config_producer())
+        .with_override_config_producer(ember_config_producer(auth))
         .with_override_session_builder(scheduler_session_builder()?)
         .with_task_distribution(TaskDistributionPolicy::RoundRobin)
         .with_finished_job_data_clean_up_interval_seconds(60);
     config.override_logical_codec = Some(Arc::new(EmberLogicalCodec::default()));
     config.override_physical_codec = Some(Arc::new(EmberPhysicalCodec::default()));
+    if let Some(token) = auth {
+        config.override_create_grpc_client_endpoint = Some(token.endpoint_override());
+    }
     config.validate()?;
     Ok(config)
 }
@@ -70,8 +81,13 @@ pub async fn create_ember_scheduler(config: SchedulerConfig) -> Result<StartedSc
 }
 
 /// Serves gRPC, Ballista's REST API, the probes and Ember's routes on
-/// `listener` until the process ends.
-pub async fn serve(listener: TcpListener, started: StartedScheduler) -> Result<()> {
+/// `listener` until the process ends; with `auth`, only to callers that carry
+/// the token.
+pub async fn serve(
+    listener: TcpListener,
+    started: StartedScheduler,
+    auth: Option<AuthToken>,
+) -> Result<()> {
     let StartedScheduler { server, cluster } = started;
     let config = server.state.config.clone();
     let grpc = SchedulerGrpcServer::new(server.clone())
@@ -84,7 +100,14 @@ pub async fn serve(listener: TcpListener, started: StartedScheduler) -> Result<(
     let app: Router = ballista_scheduler::api::get_routes(Arc::clone(&server))
         .merge(routes.routes().into_axum_router())
         .merge(probe_routes(Arc::clone(&server)))
-        .merge(jobs_api::routes(Arc::clone(&server), cluster.job_state()));
+        .merge(jobs_api::routes(Arc::clone(&server), cluster.job_state()))
+        .route("/api/ember/auth-check", get(auth_check));
+    let app = match auth {
+        Some(token) => app.layer(middleware::from_fn(move |request, next| {
+            require_token(token.clone(), request, next)
+        })),
+        None => app,
+    };
 
     axum::serve(
         listener,
@@ -95,6 +118,12 @@ pub async fn serve(listener: TcpListener, started: StartedScheduler) -> Result<(
         path: "scheduler listener".to_string(),
         source: e,
     })
+}
+
+/// Answers only callers the token gate let through: clients call it to learn,
+/// before submitting anything, whether their token is accepted.
+async fn auth_check() -> &'static str {
+    "ok\n"
 }
 
 /// `/healthz` (the process is up) and `/readyz` (enough executors registered).

@@ -10,7 +10,8 @@
 use std::sync::{Arc, OnceLock};
 
 use ballista_core::extension::{
-    ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+    SessionConfigExt, ballista_aggregate_functions, ballista_scalar_functions,
+    ballista_window_functions,
 };
 use ballista_core::{ConfigProducer, RuntimeProducer};
 use ballista_scheduler::SessionBuilder;
@@ -19,6 +20,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 
+use crate::auth::AuthToken;
 use crate::config::ember_session_config;
 use crate::error::Result;
 use crate::object_store::EmberObjectStoreRegistry;
@@ -61,9 +63,20 @@ pub fn ember_session_state(
     Ok(state)
 }
 
-/// The config producer of every role: [`ember_session_config`].
-pub fn ember_config_producer() -> ConfigProducer {
-    Arc::new(ember_session_config)
+/// The config producer of every role: [`ember_session_config`], plus, with
+/// `auth`, the token on every connection a task opens (an executor's shuffle
+/// reads from other executors).
+pub fn ember_config_producer(auth: Option<&AuthToken>) -> ConfigProducer {
+    match auth {
+        None => Arc::new(ember_session_config),
+        Some(token) => {
+            let endpoint = token.endpoint_override();
+            Arc::new(move || {
+                ember_session_config()
+                    .with_ballista_override_create_grpc_client_endpoint(Arc::clone(&endpoint))
+            })
+        }
+    }
 }
 
 /// The scheduler's session builder. Each job gets a fresh runtime (so file

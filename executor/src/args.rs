@@ -65,6 +65,13 @@ pub struct Args {
     /// Log filter, e.g. `info` or `warn,ballista_executor=debug` (RUST_LOG wins).
     #[arg(long, default_value = "info")]
     pub log_level: String,
+
+    /// File holding the cluster's auth token (also `EMBER_AUTH_TOKEN_FILE`;
+    /// or put the token itself in `EMBER_AUTH_TOKEN`). With a token, every
+    /// port of the cluster refuses requests without it. Without one, the
+    /// ports are open to anyone who can reach them.
+    #[arg(long, env = "EMBER_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
 }
 
 /// Task scheduling policy.

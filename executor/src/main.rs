@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use clap::Parser;
+use ember_core::auth::AuthToken;
 use ember_core::codec::{EmberLogicalCodec, EmberPhysicalCodec};
 use ember_core::registry::executor_function_registry;
 use ember_core::session::{ember_config_producer, executor_runtime_producer};
@@ -72,6 +73,7 @@ async fn run(args: Args) -> Result<()> {
         source,
     })?;
     let memory_limit = args.memory_limit_bytes()?;
+    let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
     let vcores = args.vcores.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -102,7 +104,9 @@ async fn run(args: Args) -> Result<()> {
         executor_heartbeat_interval_seconds: args.heartbeat_interval_seconds,
         memory_pool_size: memory_limit,
         override_function_registry: Some(Arc::new(executor_function_registry())),
-        override_config_producer: Some(ember_config_producer()),
+        override_config_producer: Some(ember_config_producer(auth.as_ref())),
+        override_grpc_request_check: auth.as_ref().map(AuthToken::grpc_request_check),
+        override_create_grpc_client_endpoint: auth.as_ref().map(AuthToken::endpoint_override),
         override_runtime_producer: Some(executor_runtime_producer(work_dir)),
         override_logical_codec: Some(Arc::new(EmberLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(EmberPhysicalCodec::default())),
@@ -118,6 +122,11 @@ async fn run(args: Args) -> Result<()> {
         vcores,
         memory_limit.map_or("none".to_string(), |b| format!("{b} bytes")),
     );
+    if auth.is_none() {
+        tracing::warn!(
+            "no auth token (--auth-token-file, EMBER_AUTH_TOKEN_FILE or EMBER_AUTH_TOKEN): anyone who reaches the Flight and gRPC ports can read shuffle data and launch tasks"
+        );
+    }
     start_executor_process(Arc::new(config)).await?;
     Ok(())
 }

@@ -25,6 +25,7 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 /// Progress of one running job.
 pub struct JobProgressDisplay {
     scheduler_http: String,
+    rest: reqwest::Client,
     plan: Arc<dyn ExecutionPlan>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -34,12 +35,25 @@ impl JobProgressDisplay {
     /// Starts following the job `plan` submits. With `enabled` false (or
     /// stderr not a terminal) nothing is drawn, but [`Self::cancel_job`]
     /// still works.
-    pub fn start(scheduler_http: String, plan: Arc<dyn ExecutionPlan>, enabled: bool) -> Self {
+    /// `rest` is the session's REST client (it carries the cluster's token).
+    pub fn start(
+        scheduler_http: String,
+        rest: reqwest::Client,
+        plan: Arc<dyn ExecutionPlan>,
+        enabled: bool,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let task = (enabled && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .then(|| tokio::spawn(follow(scheduler_http.clone(), Arc::clone(&plan), stopped)));
+        let task = (enabled && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            tokio::spawn(follow(
+                scheduler_http.clone(),
+                rest.clone(),
+                Arc::clone(&plan),
+                stopped,
+            ))
+        });
         Self {
             scheduler_http,
+            rest,
             plan,
             stop,
             task,
@@ -55,7 +69,8 @@ impl JobProgressDisplay {
     pub async fn cancel_job(&self) {
         let Some(job_id) = self.job_id() else { return };
         let url = format!("{}/api/job/{job_id}", self.scheduler_http);
-        match reqwest::Client::new()
+        match self
+            .rest
             .patch(&url)
             .timeout(Duration::from_secs(5))
             .send()
@@ -87,6 +102,7 @@ fn job_id_of(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
 
 async fn follow(
     scheduler_http: String,
+    client: reqwest::Client,
     plan: Arc<dyn ExecutionPlan>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -95,7 +111,6 @@ async fn follow(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    let client = reqwest::Client::new();
     let started = tokio::time::Instant::now();
     loop {
         tokio::select! {

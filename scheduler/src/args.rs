@@ -54,6 +54,13 @@ pub struct Args {
     /// Executors that must be registered before `/readyz` answers 200.
     #[arg(long, default_value_t = 1)]
     pub min_ready_executors: usize,
+
+    /// File holding the cluster's auth token (also `EMBER_AUTH_TOKEN_FILE`;
+    /// or put the token itself in `EMBER_AUTH_TOKEN`). With a token, every
+    /// port of the cluster refuses requests without it. Without one, the
+    /// ports are open to anyone who can reach them.
+    #[arg(long, env = "EMBER_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
 }
 
 /// Task scheduling policy.

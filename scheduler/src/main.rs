@@ -11,6 +11,7 @@ mod error;
 
 use ballista_scheduler::config::SchedulerConfig;
 use clap::Parser;
+use ember_core::auth::AuthToken;
 use ember_core::scheduler_service::{create_ember_scheduler, ember_scheduler_config, serve};
 use tokio::net::TcpListener;
 
@@ -80,14 +81,24 @@ async fn run(args: Args) -> Result<()> {
         })?;
         config.event_log_dir = Some(dir.to_string_lossy().to_string());
     }
-    let config = ember_scheduler_config(config)?;
+    let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
+    let config = ember_scheduler_config(config, auth.as_ref())?;
     tracing::info!(
         "ember-scheduler {} listening on {bind} (clients and executors use df://{}:{port}; REST at http://{}:{port}/api)",
         ember_core::EMBER_VERSION,
         args.external_host,
         args.external_host,
     );
+    if auth.is_some() {
+        tracing::info!(
+            "auth token set: requests without it are refused on every route but /healthz"
+        );
+    } else {
+        tracing::warn!(
+            "no auth token (--auth-token-file, EMBER_AUTH_TOKEN_FILE or EMBER_AUTH_TOKEN): anyone who reaches port {port} can run jobs"
+        );
+    }
     let started = create_ember_scheduler(config).await?;
-    serve(listener, started).await?;
+    serve(listener, started, auth).await?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::sync::{Mutex, OnceLock};
 
+use ember_core::auth::AuthToken;
 use ember_jobs::cluster::launch::{
     ExecutorSpec, Lifetime, free_port, spawn_executor, spawn_scheduler, wait_for_executors,
     wait_for_scheduler,
@@ -15,9 +16,15 @@ pub struct TestCluster {
     pub port: u16,
     /// The executors' Arrow Flight ports, `executor-1` first.
     pub executor_flight_ports: Vec<u16>,
+    /// The executors' gRPC ports (where the scheduler launches tasks), in the
+    /// same order.
+    pub executor_grpc_ports: Vec<u16>,
     /// Processes by name: `scheduler`, `executor-1`, `executor-2`, ...
     children: Mutex<Vec<(String, Child)>>,
     scheduler_args: Vec<String>,
+    executor_args: Vec<String>,
+    /// The cluster's auth token, if it was started with one.
+    pub auth: Option<AuthToken>,
     /// Logs and work directories.
     pub dir: tempfile::TempDir,
 }
@@ -31,19 +38,43 @@ impl TestCluster {
         scheduler_args: &[String],
         executor_args: &[String],
     ) -> Result<Self, String> {
+        Self::start_with_auth(executors, scheduler_args, executor_args, None).await
+    }
+
+    /// [`Self::start`], every process given `auth` (through a token file,
+    /// `token` in the cluster's directory) when there is one.
+    pub async fn start_with_auth(
+        executors: usize,
+        scheduler_args: &[String],
+        executor_args: &[String],
+        auth: Option<AuthToken>,
+    ) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("ember-test-cluster-")
             .tempdir()
             .map_err(|e| e.to_string())?;
+        let mut scheduler_args = scheduler_args.to_vec();
+        let mut executor_args = executor_args.to_vec();
+        if let Some(token) = &auth {
+            let file = dir.path().join("token");
+            std::fs::write(&file, token.expose_secret()).map_err(|e| e.to_string())?;
+            for args in [&mut scheduler_args, &mut executor_args] {
+                args.push("--auth-token-file".to_string());
+                args.push(file.display().to_string());
+            }
+        }
         let port = free_port().map_err(|e| e.to_string())?;
         let log = dir.path().join("scheduler.log");
-        let mut scheduler = spawn_scheduler(port, &log, Lifetime::DiesWithSpawner, scheduler_args)
+        let mut scheduler = spawn_scheduler(port, &log, Lifetime::DiesWithSpawner, &scheduler_args)
             .map_err(|e| e.to_string())?;
         let mut cluster = TestCluster {
             port,
             executor_flight_ports: vec![],
+            executor_grpc_ports: vec![],
             children: Mutex::new(vec![]),
-            scheduler_args: scheduler_args.to_vec(),
+            scheduler_args: scheduler_args.clone(),
+            executor_args: executor_args.clone(),
+            auth,
             dir,
         };
         let ready = wait_for_scheduler(port, &mut scheduler, &log).await;
@@ -60,12 +91,14 @@ impl TestCluster {
                 memory_limit: None,
             };
             let log = cluster.dir.path().join(format!("executor-{i}.log"));
-            let child = spawn_executor(port, &spec, &log, Lifetime::DiesWithSpawner, executor_args)
-                .map_err(|e| e.to_string())?;
+            let child =
+                spawn_executor(port, &spec, &log, Lifetime::DiesWithSpawner, &executor_args)
+                    .map_err(|e| e.to_string())?;
             cluster.executor_flight_ports.push(spec.flight_port);
+            cluster.executor_grpc_ports.push(spec.grpc_port);
             started.push((child, log));
         }
-        let ready = wait_for_executors(port, executors, &mut started).await;
+        let ready = wait_for_executors(port, executors, &mut started, cluster.auth.as_ref()).await;
         for (i, (child, _)) in started.into_iter().enumerate() {
             cluster.adopt(&format!("executor-{}", i + 1), child);
         }
@@ -91,17 +124,24 @@ impl TestCluster {
             memory_limit: None,
         };
         let log = self.dir.path().join(format!("{name}.log"));
-        let child = spawn_executor(
-            self.port,
-            &spec,
-            &log,
-            Lifetime::DiesWithSpawner,
-            executor_args,
-        )
-        .map_err(|e| e.to_string())?;
+        let args: Vec<String> = self
+            .executor_args
+            .iter()
+            .chain(executor_args)
+            .cloned()
+            .collect();
+        let child = spawn_executor(self.port, &spec, &log, Lifetime::DiesWithSpawner, &args)
+            .map_err(|e| e.to_string())?;
         self.executor_flight_ports.push(spec.flight_port);
+        self.executor_grpc_ports.push(spec.grpc_port);
         let mut started = vec![(child, log)];
-        let ready = wait_for_executors(self.port, expect_registered, &mut started).await;
+        let ready = wait_for_executors(
+            self.port,
+            expect_registered,
+            &mut started,
+            self.auth.as_ref(),
+        )
+        .await;
         for (child, _) in started {
             self.adopt(&name, child);
         }

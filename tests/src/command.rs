@@ -11,7 +11,11 @@ use crate::cluster::shared;
 /// Runs `ember ARGS` (with `--cluster` for [`Mode::Cluster`]) and waits for it.
 pub fn ember(mode: Mode, args: &[&str]) -> Output {
     let mut command = Command::new(find_binary("ember").expect("ember binary"));
-    command.args(args).env_remove("EMBER_CLUSTER");
+    command
+        .args(args)
+        .env_remove("EMBER_CLUSTER")
+        .env_remove("EMBER_AUTH_TOKEN")
+        .env_remove("EMBER_AUTH_TOKEN_FILE");
     if mode == Mode::Cluster {
         command.args(["--cluster", &shared().address()]);
     }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ember_core::auth::AuthToken;
+
 use crate::error::{JobsError, Result};
 
 /// How long a scheduler may take to answer `/healthz`.
@@ -178,13 +180,15 @@ pub async fn wait_for_scheduler(port: u16, child: &mut Child, log: &Path) -> Res
 }
 
 /// Waits until `expected` executors are registered with the scheduler on
-/// `port`, failing early if one of `children` exits.
+/// `port`, failing early if one of `children` exits. `auth` is the cluster's
+/// token, if it has one.
 pub async fn wait_for_executors(
     port: u16,
     expected: usize,
     children: &mut [(Child, PathBuf)],
+    auth: Option<&AuthToken>,
 ) -> Result<()> {
-    let client = reqwest::Client::new();
+    let client = ember_core::client::rest_client(auth)?;
     let url = format!("http://127.0.0.1:{port}/api/executors");
     let deadline = Instant::now() + EXECUTORS_START_TIMEOUT;
     let mut registered = 0;

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use ember_core::auth::AuthToken;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::launch::{
@@ -99,6 +100,9 @@ pub async fn up(spec: &LocalClusterSpec, state_dir: &Path) -> Result<LocalCluste
             "--executors must be at least 1".to_string(),
         ));
     }
+    // The processes inherit this environment, token included: checked here
+    // so a bad token fails before anything starts.
+    let auth = AuthToken::resolve(None)?;
     std::fs::create_dir_all(state_dir).map_err(|e| JobsError::io(state_dir, e))?;
     let port = match spec.port {
         Some(p) if p != 0 => p,
@@ -140,7 +144,7 @@ pub async fn up(spec: &LocalClusterSpec, state_dir: &Path) -> Result<LocalCluste
     // Recorded before waiting, so `ember cluster down` can clean up even if
     // start-up fails half-way.
     write_state(state_dir, &cluster)?;
-    if let Err(e) = wait_for_executors(port, spec.executors, &mut children).await {
+    if let Err(e) = wait_for_executors(port, spec.executors, &mut children, auth.as_ref()).await {
         stop(&cluster);
         let _ = std::fs::remove_file(state_file(state_dir));
         return Err(e);

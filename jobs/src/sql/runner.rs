@@ -292,6 +292,7 @@ impl<'a> SqlRunner<'a> {
         let task_ctx = self.ember.session().task_ctx();
         let progress = JobProgressDisplay::start(
             self.ember.scheduler_http().to_string(),
+            self.ember.rest_client().clone(),
             Arc::clone(&plan),
             self.show_progress,
         );

@@ -13,6 +13,7 @@
 //! * [`config`]: the `ember.*` option namespace and Ember's engine defaults;
 //! * [`codec`]: Ember's logical and physical codecs, wrapping Ballista's;
 //! * [`object_store`]: local files and S3 (from the standard AWS environment);
+//! * [`data_roots`]: the paths a cluster process may read and write;
 //! * [`session`]: the session state, runtime and producers for each role;
 //! * [`embedded`]: an in-process scheduler and executor, so a command with no
 //!   cluster address works with nothing running;
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod data_roots;
 pub mod embedded;
 pub mod error;
 pub mod jobs_api;

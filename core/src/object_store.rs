@@ -7,6 +7,9 @@
 //! stores), as read by `object_store`'s `AmazonS3Builder::from_env`. So a
 //! cluster is configured for S3 the way every AWS tool is, with no key in a
 //! query or a config file. A store is built once per bucket and reused.
+//!
+//! With data roots (see [`crate::data_roots`]), every store handed out only
+//! serves paths under them.
 
 use std::sync::Arc;
 
@@ -17,16 +20,34 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use url::Url;
 
+use crate::data_roots::{DataRoots, RootedStore};
+
 /// The object-store registry every Ember role uses.
 #[derive(Debug, Default)]
 pub struct EmberObjectStoreRegistry {
     known: DefaultObjectStoreRegistry,
+    roots: Option<Arc<DataRoots>>,
 }
 
 impl EmberObjectStoreRegistry {
     /// A registry with the local file system registered.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry whose stores serve only paths under `roots`.
+    pub fn with_roots(roots: Arc<DataRoots>) -> Self {
+        Self {
+            known: DefaultObjectStoreRegistry::default(),
+            roots: Some(roots),
+        }
+    }
+
+    fn limited(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        match &self.roots {
+            Some(roots) => Arc::new(RootedStore::new(store, url, Arc::clone(roots))),
+            None => store,
+        }
     }
 
     fn s3_from_env(url: &Url) -> Result<Arc<dyn ObjectStore>> {
@@ -59,13 +80,13 @@ impl ObjectStoreRegistry for EmberObjectStoreRegistry {
 
     fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
         if let Ok(store) = self.known.get_store(url) {
-            return Ok(store);
+            return Ok(self.limited(url, store));
         }
         match url.scheme() {
             "s3" | "s3a" => {
                 let store = Self::s3_from_env(url)?;
                 self.known.register_store(url, Arc::clone(&store));
-                Ok(store)
+                Ok(self.limited(url, store))
             }
             other => exec_err!(
                 "no object store for '{url}': scheme '{other}' is not supported \

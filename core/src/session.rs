@@ -22,15 +22,32 @@ use datafusion::prelude::SessionConfig;
 
 use crate::auth::AuthToken;
 use crate::config::ember_session_config;
-use crate::error::Result;
+use crate::data_roots::DataRoots;
+use crate::error::{EmberError, Result};
 use crate::object_store::EmberObjectStoreRegistry;
 use crate::registry::register_ember_functions;
+
+static STORES: OnceLock<Arc<EmberObjectStoreRegistry>> = OnceLock::new();
 
 /// The process's object-store registry: one per process, so a bucket's
 /// client (and its connection pool) is built once.
 fn shared_object_stores() -> Arc<EmberObjectStoreRegistry> {
-    static STORES: OnceLock<Arc<EmberObjectStoreRegistry>> = OnceLock::new();
     Arc::clone(STORES.get_or_init(|| Arc::new(EmberObjectStoreRegistry::new())))
+}
+
+/// Limits every session of this process to `roots` (`--data-root`). Call it
+/// at start-up, before any session is built: afterwards it is an error, as
+/// sessions already built would not be limited.
+pub fn limit_to_data_roots(roots: DataRoots) -> Result<()> {
+    STORES
+        .set(Arc::new(EmberObjectStoreRegistry::with_roots(Arc::new(
+            roots,
+        ))))
+        .map_err(|_| {
+            EmberError::Config(
+                "data roots must be set before the first session is built".to_string(),
+            )
+        })
 }
 
 /// A runtime with Ember's object stores; spills go to `spill_dir` when given

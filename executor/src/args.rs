@@ -72,6 +72,13 @@ pub struct Args {
     /// ports are open to anyone who can reach them.
     #[arg(long, env = "EMBER_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
+
+    /// Directories (or `s3://bucket/prefix`) queries may read and write; any
+    /// other path is refused. Repeat it, or give a comma-separated list in
+    /// `EMBER_DATA_ROOTS`. Default: no limit. Give executors and the
+    /// scheduler the same roots (the scheduler lists files while planning).
+    #[arg(long = "data-root", env = "EMBER_DATA_ROOTS", value_delimiter = ',')]
+    pub data_roots: Vec<String>,
 }
 
 /// Task scheduling policy.

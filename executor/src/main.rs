@@ -16,8 +16,9 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use clap::Parser;
 use ember_core::auth::AuthToken;
 use ember_core::codec::{EmberLogicalCodec, EmberPhysicalCodec};
+use ember_core::data_roots::DataRoots;
 use ember_core::registry::executor_function_registry;
-use ember_core::session::{ember_config_producer, executor_runtime_producer};
+use ember_core::session::{ember_config_producer, executor_runtime_producer, limit_to_data_roots};
 
 use crate::args::Args;
 use crate::error::{ExecutorError, Result};
@@ -74,6 +75,11 @@ async fn run(args: Args) -> Result<()> {
     })?;
     let memory_limit = args.memory_limit_bytes()?;
     let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
+    if !args.data_roots.is_empty() {
+        let roots = DataRoots::parse(&args.data_roots)?;
+        tracing::info!("reading and writing only under: {}", roots.describe());
+        limit_to_data_roots(roots)?;
+    }
     let vcores = args.vcores.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

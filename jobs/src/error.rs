@@ -24,6 +24,25 @@ pub enum JobsError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An input file is unreadable: not in its format, truncated, corrupt.
+    #[error("cannot read {}: {problem}", .path.display())]
+    BadInput {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A write ran out of disk space; its partial output was removed.
+    #[error(
+        "cannot write {}: no space left on device; nothing was left there (a previous output \
+         is kept as it was). Free space on that file system, or on the executors' --work-dir \
+         (shuffle and spill files), and run again",
+        .path.display()
+    )]
+    StorageFull {
+        /// The write's target.
+        path: PathBuf,
+    },
     /// Writing results failed.
     #[error("cannot write results: {0}")]
     Output(#[from] arrow::error::ArrowError),
@@ -75,7 +94,60 @@ pub fn describe_datafusion_error(e: &DataFusionError) -> String {
         DataFusionError::External(ext) => ext.to_string(),
         other => other.to_string(),
     };
-    explain_connect_error(&explain_resources_exhausted(&one_line(&text)))
+    explain_missing_file(&explain_storage_full(&explain_connect_error(
+        &explain_resources_exhausted(&one_line(&text)),
+    )))
+}
+
+/// A file listed when the job was planned but gone when a task opened it
+/// reaches the client as the object store's "Object at location ... not
+/// found" under several layers; this names the file and the likely cause.
+fn explain_missing_file(text: &str) -> String {
+    const MARK: &str = "Object at location ";
+    let Some(start) = text.find(MARK) else {
+        return text.to_string();
+    };
+    let rest = &text[start + MARK.len()..];
+    let Some(end) = rest.find(" not found") else {
+        return text.to_string();
+    };
+    format!(
+        "cannot read {}: the file does not exist; it was deleted or moved after the query \
+         listed its input files. Run again once the input is complete",
+        &rest[..end]
+    )
+}
+
+/// Whether an error's text says a disk is full (`ENOSPC`), in any of the
+/// renderings it reaches the client in.
+pub fn is_storage_full(text: &str) -> bool {
+    text.to_lowercase().contains("no space left on device")
+        || text.contains("StorageFull")
+        || text.contains("os error 28")
+}
+
+/// A full disk reaches the client as the executor's debug rendering of an
+/// `io::Error`, naming no path; outside a write (see
+/// [`JobsError::StorageFull`]) the disk that fills is an executor's work
+/// directory, so this says which flag moves it.
+fn explain_storage_full(text: &str) -> String {
+    if !is_storage_full(text) {
+        return text.to_string();
+    }
+    "no space left on device: an executor's --work-dir (shuffle and spill files) or the \
+     output's file system is full; free space there or point --work-dir at a larger disk"
+        .to_string()
+}
+
+/// A failed write: a full disk is reported against the write's target.
+pub fn explain_write_error(error: JobsError, target: &std::path::Path) -> JobsError {
+    if is_storage_full(&error.to_string()) {
+        JobsError::StorageFull {
+            path: target.to_path_buf(),
+        }
+    } else {
+        error
+    }
 }
 
 /// Ballista reports a scheduler or executor it cannot reach as tonic's debug
@@ -170,5 +242,35 @@ mod tests {
              down or restarting; resubmit once it is back"
         );
         assert_eq!(explain_connect_error("plain"), "plain");
+    }
+
+    #[test]
+    fn a_full_disk_is_explained() {
+        let text = "Job 1 failed: \"Task failed due to IO error: DataFusionError(Shared(External(DataFusionError(IoError(Custom { kind: Other, error: Generic { store: \\\"LocalFileSystem\\\", source: UnableToCopyDataToFile { source: Os { code: 28, kind: StorageFull, message: \\\"No space left on device\\\" } } } })))))\"";
+        assert!(explain_storage_full(text).starts_with("no space left on device: "));
+        let write = explain_write_error(
+            JobsError::Cluster(text.to_string()),
+            std::path::Path::new("/data/out"),
+        );
+        assert!(
+            write
+                .to_string()
+                .starts_with("cannot write /data/out: no space left on device"),
+            "{write}"
+        );
+        assert_eq!(explain_storage_full("plain"), "plain");
+    }
+
+    #[test]
+    fn a_file_deleted_after_listing_is_named() {
+        let text = "Job 1 failed: DataFusionError(ParquetError(General(\"Failed to fetch metadata for file tmp/a/p2.parquet: Object Store error: Object at location /tmp/a/p2.parquet not found: No such file or directory (os error 2)\")))";
+        assert!(
+            explain_missing_file(text).starts_with(
+                "cannot read /tmp/a/p2.parquet: the file does not exist; it was deleted"
+            ),
+            "{}",
+            explain_missing_file(text)
+        );
+        assert_eq!(explain_missing_file("plain"), "plain");
     }
 }

@@ -12,7 +12,9 @@ mod error;
 use ballista_scheduler::config::SchedulerConfig;
 use clap::Parser;
 use ember_core::auth::AuthToken;
+use ember_core::data_roots::DataRoots;
 use ember_core::scheduler_service::{create_ember_scheduler, ember_scheduler_config, serve};
+use ember_core::session::limit_to_data_roots;
 use tokio::net::TcpListener;
 
 use crate::args::Args;
@@ -82,6 +84,11 @@ async fn run(args: Args) -> Result<()> {
         config.event_log_dir = Some(dir.to_string_lossy().to_string());
     }
     let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
+    if !args.data_roots.is_empty() {
+        let roots = DataRoots::parse(&args.data_roots)?;
+        tracing::info!("reading and writing only under: {}", roots.describe());
+        limit_to_data_roots(roots)?;
+    }
     let config = ember_scheduler_config(config, auth.as_ref())?;
     tracing::info!(
         "ember-scheduler {} listening on {bind} (clients and executors use df://{}:{port}; REST at http://{}:{port}/api)",

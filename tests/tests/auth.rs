@@ -7,6 +7,8 @@
 //! refusal is the server's and not a client-side check), and through the
 //! `ember` command and the library as a user meets them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

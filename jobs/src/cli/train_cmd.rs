@@ -161,7 +161,7 @@ pub async fn train_to_file(args: &TrainArgs) -> Result<TrainReport> {
             .map_err(|e| JobsError::io(&base, e))?;
             std::fs::create_dir_all(&dir).map_err(|e| JobsError::io(&dir, e))?;
             TrainEngine::Cluster {
-                ember,
+                ember: Box::new(ember),
                 work_dir: dir,
             }
         }

@@ -1,6 +1,7 @@
 //! Running SQL on Ember: scripts of many statements, and writes that appear
 //! complete or not at all.
 
+pub mod bad_input;
 pub mod guarded_plan;
 pub mod runner;
 pub mod staged_output;

@@ -11,6 +11,9 @@
 //!   sibling of the target, which replaces the target only when the job
 //!   succeeds (see [`super::staged_output`]).
 //!
+//! A statement that fails on an unreadable input file names the file (see
+//! [`super::bad_input`]).
+//!
 //! Ctrl-C cancels the running job on the scheduler before the command exits.
 
 use std::sync::Arc;
@@ -25,8 +28,9 @@ use datafusion::sql::parser::{DFParserBuilder, Statement};
 use ember_core::EmberContext;
 use tokio::sync::watch;
 
-use crate::error::{JobsError, Result};
+use crate::error::{JobsError, Result, explain_write_error};
 use crate::progress::JobProgressDisplay;
+use crate::sql::bad_input::name_bad_file;
 use crate::sql::guarded_plan::plan_statement;
 use crate::sql::staged_output::StagedOutput;
 
@@ -123,6 +127,22 @@ impl<'a> SqlRunner<'a> {
         let started = Instant::now();
         let state = self.ember.session().state();
         let plan = plan_statement(state, statement).await?;
+        let inputs = match &plan {
+            LogicalPlan::Copy(copy) => copy.input.as_ref().clone(),
+            plan => plan.clone(),
+        };
+        match self.run_plan(index, plan, started).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => Err(name_bad_file(&inputs, e).await),
+        }
+    }
+
+    async fn run_plan(
+        &self,
+        index: usize,
+        plan: LogicalPlan,
+        started: Instant,
+    ) -> Result<StatementOutcome> {
         match plan {
             LogicalPlan::Copy(copy) => self.run_copy(index, copy, started).await,
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
@@ -165,15 +185,23 @@ impl<'a> SqlRunner<'a> {
         let started = Instant::now();
         let state = self.ember.session().state();
         let plan = plan_statement(state, statement).await?;
-        let df = self.ember.session().execute_logical_plan(plan).await?;
-        let staged = StagedOutput::new(target)?;
-        let location = staged
-            .as_ref()
-            .map(StagedOutput::staging_location)
-            .unwrap_or_else(|| target.to_string());
-        let copy = parquet_copy_plan(df, &location)?;
-        self.run_write(index, copy, staged, target.to_string(), started)
-            .await
+        let inputs = plan.clone();
+        let written = async {
+            let df = self.ember.session().execute_logical_plan(plan).await?;
+            let staged = StagedOutput::new(target)?;
+            let location = staged
+                .as_ref()
+                .map(StagedOutput::staging_location)
+                .unwrap_or_else(|| target.to_string());
+            let copy = parquet_copy_plan(df, &location)?;
+            self.run_write(index, copy, staged, target.to_string(), started)
+                .await
+        }
+        .await;
+        match written {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => Err(name_bad_file(&inputs, e).await),
+        }
     }
 
     /// The session statements are planned in.
@@ -202,7 +230,11 @@ impl<'a> SqlRunner<'a> {
     ) -> Result<(u64, Option<StagedOutput>)> {
         let state = self.ember.session().state();
         let plan = plan_statement(state, statement).await?;
-        let df = self.ember.session().execute_logical_plan(plan).await?;
+        let inputs = plan.clone();
+        let df = match self.ember.session().execute_logical_plan(plan).await {
+            Ok(df) => df,
+            Err(e) => return Err(name_bad_file(&inputs, e.into()).await),
+        };
         let staged = StagedOutput::new(target)?;
         let location = staged
             .as_ref()
@@ -218,10 +250,15 @@ impl<'a> SqlRunner<'a> {
         match result {
             Ok(batches) => Ok((count_written(&batches), staged)),
             Err(e) => {
-                if let Some(staged) = staged {
-                    staged.abort();
-                }
-                Err(e)
+                let e = match staged {
+                    Some(staged) => {
+                        let e = explain_write_error(e, staged.target());
+                        staged.abort();
+                        e
+                    }
+                    None => e,
+                };
+                Err(name_bad_file(&inputs, e).await)
             }
         }
     }
@@ -260,10 +297,14 @@ impl<'a> SqlRunner<'a> {
         let batches = match result {
             Ok(batches) => batches,
             Err(e) => {
-                if let Some(staged) = staged {
-                    staged.abort();
-                }
-                return Err(e);
+                return Err(match staged {
+                    Some(staged) => {
+                        let e = explain_write_error(e, staged.target());
+                        staged.abort();
+                        e
+                    }
+                    None => e,
+                });
             }
         };
         let target = match staged {

@@ -19,8 +19,8 @@ pub enum TrainEngine {
     Local(SessionContext),
     /// A Ballista cluster; intermediate tables are Parquet under `work_dir`.
     Cluster {
-        /// The cluster session.
-        ember: EmberContext,
+        /// The cluster session (boxed: it is much larger than a local one).
+        ember: Box<EmberContext>,
         /// Where intermediate tables are written (shared by the executors).
         work_dir: PathBuf,
     },

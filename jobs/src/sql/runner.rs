@@ -188,12 +188,7 @@ impl<'a> SqlRunner<'a> {
         let inputs = plan.clone();
         let written = async {
             let df = self.ember.session().execute_logical_plan(plan).await?;
-            let staged = StagedOutput::new(target)?;
-            let location = staged
-                .as_ref()
-                .map(StagedOutput::staging_location)
-                .unwrap_or_else(|| target.to_string());
-            let copy = parquet_copy_plan(df, &location)?;
+            let (copy, staged) = staged_parquet_copy(df, target)?;
             self.run_write(index, copy, staged, target.to_string(), started)
                 .await
         }
@@ -235,12 +230,7 @@ impl<'a> SqlRunner<'a> {
             Ok(df) => df,
             Err(e) => return Err(name_bad_file(&inputs, e.into()).await),
         };
-        let staged = StagedOutput::new(target)?;
-        let location = staged
-            .as_ref()
-            .map(StagedOutput::staging_location)
-            .unwrap_or_else(|| target.to_string());
-        let copy = parquet_copy_plan(df, &location)?;
+        let (copy, staged) = staged_parquet_copy(df, target)?;
         let result = async {
             let df = self.ember.session().execute_logical_plan(copy).await?;
             let physical = df.create_physical_plan().await?;
@@ -409,6 +399,20 @@ fn count_written(batches: &[RecordBatch]) -> u64 {
                 .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
         })
         .sum()
+}
+
+/// The Parquet write of `df` to `target`, through a staging sibling when
+/// the target can be staged (see [`StagedOutput`]).
+fn staged_parquet_copy(
+    df: datafusion::dataframe::DataFrame,
+    target: &str,
+) -> Result<(LogicalPlan, Option<StagedOutput>)> {
+    let staged = StagedOutput::new(target)?;
+    let location = staged
+        .as_ref()
+        .map(StagedOutput::staging_location)
+        .unwrap_or_else(|| target.to_string());
+    Ok((parquet_copy_plan(df, &location)?, staged))
 }
 
 /// The logical plan `DataFrame::write_parquet` would run, built without

@@ -14,6 +14,7 @@
 //! * [`codec`]: Ember's logical and physical codecs, wrapping Ballista's;
 //! * [`object_store`]: local files and S3 (from the standard AWS environment);
 //! * [`data_roots`]: the paths a cluster process may read and write;
+//! * [`cooperative`]: cross joins and unnests yield, so cancelled tasks stop;
 //! * [`session`]: the session state, runtime and producers for each role;
 //! * [`embedded`]: an in-process scheduler and executor, so a command with no
 //!   cluster address works with nothing running;
@@ -28,6 +29,7 @@ pub mod auth;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod cooperative;
 pub mod data_roots;
 pub mod embedded;
 pub mod error;

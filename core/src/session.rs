@@ -22,6 +22,7 @@ use datafusion::prelude::SessionConfig;
 
 use crate::auth::AuthToken;
 use crate::config::ember_session_config;
+use crate::cooperative::YieldingJoinsAndUnnests;
 use crate::data_roots::DataRoots;
 use crate::error::{EmberError, Result};
 use crate::object_store::EmberObjectStoreRegistry;
@@ -75,6 +76,9 @@ pub fn ember_session_state(
         .with_scalar_functions(ballista_scalar_functions())
         .with_aggregate_functions(ballista_aggregate_functions())
         .with_window_functions(ballista_window_functions())
+        // Last: cross joins and unnests yield to tokio, so that a cancelled
+        // task stops on its executor (see `crate::cooperative`).
+        .with_physical_optimizer_rule(Arc::new(YieldingJoinsAndUnnests))
         .build();
     register_ember_functions(&mut state)?;
     Ok(state)

@@ -113,6 +113,28 @@ impl DataRoots {
         }
     }
 
+    /// Whether the model file at `uri` (`file:///...` or `s3://bucket/key`)
+    /// lies under a root and, when local, is a regular file (not a device).
+    pub fn check_model_uri(&self, uri: &str) -> std::result::Result<(), String> {
+        if let Some(path) = uri.strip_prefix("file://") {
+            let resolved = resolve(FsPath::new(path));
+            if !self.local.iter().any(|root| resolved.starts_with(root)) {
+                return Err(format!(
+                    "{path} is outside this cluster's data roots ({}); ask its operator to add a --data-root",
+                    self.describe()
+                ));
+            }
+            return match std::fs::metadata(&resolved) {
+                Ok(meta) if !meta.is_file() => Err(format!("{path} is not a regular file")),
+                _ => Ok(()),
+            };
+        }
+        let url = Url::parse(uri).map_err(|e| format!("{uri}: {e}"))?;
+        let mut store = url.clone();
+        store.set_path("");
+        self.check(&store, &Path::from(url.path().trim_start_matches('/')))
+    }
+
     /// The roots as a user would list them.
     pub fn describe(&self) -> String {
         self.local
@@ -124,12 +146,13 @@ impl DataRoots {
     }
 }
 
-/// The file a local store's `location` names.
+/// The file a local store's `location` names, computed exactly as the local
+/// store computes it (a URL parser would read a `%2E%2E` segment as `..`,
+/// which the store writes as a literal directory name).
 fn local_path(location: &Path) -> PathBuf {
-    Url::parse(&format!("file:///{location}"))
-        .ok()
-        .and_then(|url| url.to_file_path().ok())
-        .unwrap_or_else(|| PathBuf::from(format!("/{location}")))
+    object_store::local::LocalFileSystem::new()
+        .path_to_filesystem(location)
+        .unwrap_or_else(|_| PathBuf::from(format!("/{location}")))
 }
 
 /// Where `path` really leads: its longest existing ancestor with links and
@@ -367,11 +390,34 @@ mod tests {
             err.contains("/etc/passwd") && err.contains("outside"),
             "{err}"
         );
+        // A segment spelled `%2E%2E` is a literal directory name to the local
+        // store: the check must see the same path the store writes.
+        let encoded = Path::parse(format!(
+            "{}/%2E%2E/out.csv",
+            secret.display().to_string().trim_start_matches('/')
+        ))
+        .unwrap();
+        assert!(roots.check(&file_store(), &encoded).is_err(), "{encoded}");
+        let sneaky = Path::parse(format!(
+            "tmp/%2E%2E/{}/x.csv",
+            allowed.display().to_string().trim_start_matches('/')
+        ))
+        .unwrap();
+        assert!(roots.check(&file_store(), &sneaky).is_err(), "{sneaky}");
+        assert!(roots.check_model_uri("file:///etc/passwd").is_err());
+        assert!(
+            roots
+                .check_model_uri(&format!("file://{}/ok.csv", allowed.display()))
+                .is_ok()
+        );
         let dotted = Path::from(format!(
             "{}/../secret/key.csv",
             allowed.display().to_string().trim_start_matches('/')
         ));
-        assert!(roots.check(&file_store(), &dotted).is_err(), "{dotted}");
+        // `Path::from` escapes `..` into a literal `%2E%2E` directory name,
+        // which lies inside the root; a real `..` is resolved before it gets
+        // here (tests/tests/data_roots.rs checks that end to end).
+        assert!(roots.check(&file_store(), &dotted).is_ok(), "{dotted}");
         #[cfg(unix)]
         {
             let err = roots

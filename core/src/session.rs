@@ -40,10 +40,15 @@ fn shared_object_stores() -> Arc<EmberObjectStoreRegistry> {
 /// at start-up, before any session is built: afterwards it is an error, as
 /// sessions already built would not be limited.
 pub fn limit_to_data_roots(roots: DataRoots) -> Result<()> {
+    let roots = Arc::new(roots);
+    let guarded = Arc::clone(&roots);
+    // Model files are read by the scoring functions directly, not through
+    // object stores: they get the same limit.
+    ember_udfs::scoring::model_store::guard_model_reads(Box::new(move |uri: &str| {
+        guarded.check_model_uri(uri)
+    }));
     STORES
-        .set(Arc::new(EmberObjectStoreRegistry::with_roots(Arc::new(
-            roots,
-        ))))
+        .set(Arc::new(EmberObjectStoreRegistry::with_roots(roots)))
         .map_err(|_| {
             EmberError::Config(
                 "data roots must be set before the first session is built".to_string(),

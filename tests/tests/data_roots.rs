@@ -131,6 +131,43 @@ async fn paths_outside_the_data_roots_are_refused() {
     drop(f.cluster);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_files_outside_the_data_roots_are_refused() {
+    let f = fixture().await;
+    let fixture_model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../udfs/tests/fixtures/scoring/lgb_constant_model.txt"
+    );
+    let score = |model: &std::path::Path| {
+        let mut statements = read_table("t", &format!("{}/ok.csv", f.allowed.display()));
+        statements[1] = format!(
+            "SELECT predict('{}', named_struct('age', x, 'tenure', x, 'income', x, \
+             'balance', x, 'score', x, 'visits', x)) AS p \
+             FROM (SELECT CAST(a AS DOUBLE) AS x FROM t)",
+            model.display()
+        );
+        statements
+    };
+    let inside = f.allowed.join("model.txt");
+    std::fs::copy(fixture_model, &inside).expect("copy model");
+    let rows = run(&f.ember, &score(&inside))
+        .await
+        .expect("a model under the root scores");
+    assert_eq!(rows, 2);
+
+    // The client (the user's own process) can read it; the cluster may not.
+    let outside = f.secret.join("model.txt");
+    std::fs::copy(fixture_model, &outside).expect("copy model");
+    let err = run(&f.ember, &score(&outside)[1..])
+        .await
+        .expect_err("a model outside the roots must be refused");
+    eprintln!("refused model: {err}");
+    assert!(
+        err.contains("outside this cluster's data roots") && err.contains("model.txt"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_missing_root_stops_the_executor_with_its_name() {
     let output = std::process::Command::new(

@@ -32,6 +32,17 @@ fn read_local(path: &str) -> std::io::Result<Result<Vec<u8>, String>> {
     Ok(Ok(bytes))
 }
 
+/// A check every model read passes first: the URI, or why it may not be read.
+pub type ModelReadGuard = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
+static READ_GUARD: std::sync::OnceLock<Box<ModelReadGuard>> = std::sync::OnceLock::new();
+
+/// Makes every model read of this process pass `guard` first (a cluster
+/// process limited to data roots installs one). Only the first call counts.
+pub fn guard_model_reads(guard: Box<ModelReadGuard>) -> bool {
+    READ_GUARD.set(guard).is_ok()
+}
+
 /// Reads the whole model file at `location`.
 pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
     let uri = location.0.as_str();
@@ -39,6 +50,9 @@ pub fn read(location: &ModelLocation) -> Result<Vec<u8>, ModelError> {
         file: uri.to_string(),
         reason,
     };
+    if let Some(guard) = READ_GUARD.get() {
+        guard(uri).map_err(failed)?;
+    }
     if let Some(path) = uri.strip_prefix("file://") {
         return read_local(path)
             .map_err(|e| failed(e.to_string()))?

@@ -387,6 +387,12 @@ fn resolve_fetch_path(
     layout: ShuffleLayout,
     file_kind: ShuffleFileKind,
 ) -> Result<std::path::PathBuf, Status> {
+    // Ember patch: a job id is one path segment; anything else would lead
+    // out of the work directory.
+    let id = job_id.as_str();
+    if id.is_empty() || id.contains(['/', '\\']) || id.contains("..") {
+        return Err(Status::invalid_argument(format!("invalid job id {id:?}")));
+    }
     let data = create_shuffle_path(
         work_dir,
         job_id,

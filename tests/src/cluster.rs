@@ -213,6 +213,20 @@ impl TestCluster {
         format!("df://127.0.0.1:{}", self.port)
     }
 
+    /// GETs `path` (e.g. `/api/jobs`) from the scheduler's REST API, with
+    /// the cluster's token when it has one; `None` on any failure, as
+    /// pollers retry.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
+        let client = ember_core::client::rest_client(self.auth.as_ref()).ok()?;
+        let response = client
+            .get(format!("{}{path}", self.http()))
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
     /// The scheduler's HTTP base address.
     pub fn http(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

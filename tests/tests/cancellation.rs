@@ -52,16 +52,6 @@ const FOLLOW_UP_BOUND: Duration = Duration::from_secs(30);
 /// CPU an idle executor may use in one second (heartbeats, metrics).
 const IDLE_CPU_PER_SECOND: Duration = Duration::from_millis(200);
 
-async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Option<T> {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    response.json().await.ok()
-}
-
 /// The cluster's executor processes, `(name, pid)`, found by Flight port.
 fn executor_pids(cluster: &TestCluster) -> Vec<(String, u32)> {
     let mut found = Vec::new();
@@ -128,8 +118,8 @@ async fn cpu_over(pids: &[(String, u32)], window: Duration) -> Duration {
 
 /// The executors running a task of `job_id` (by Ballista executor id).
 async fn executors_running(cluster: &TestCluster, job_id: &str) -> BTreeSet<String> {
-    let url = format!("{}/api/ember/job/{job_id}", cluster.http());
-    let Some(progress) = get_json::<JobProgress>(&url).await else {
+    let url = format!("/api/ember/job/{job_id}");
+    let Some(progress) = cluster.get_json::<JobProgress>(&url).await else {
         return BTreeSet::new();
     };
     progress
@@ -142,7 +132,7 @@ async fn executors_running(cluster: &TestCluster, job_id: &str) -> BTreeSet<Stri
 }
 
 async fn running_job(cluster: &TestCluster) -> Option<String> {
-    let jobs: Vec<serde_json::Value> = get_json(&format!("{}/api/jobs", cluster.http())).await?;
+    let jobs: Vec<serde_json::Value> = cluster.get_json("/api/jobs").await?;
     jobs.iter()
         .find(|j| j["status"].as_str() == Some("Running"))
         .and_then(|j| j["job_id"].as_str().map(str::to_string))
@@ -218,7 +208,8 @@ async fn cancel_a_cpu_bound_job() -> Figures {
         Err(JobsError::Cancelled(Some(id))) => assert_eq!(id, job_id),
         other => panic!("expected the job to be cancelled, got {other:?}"),
     }
-    let status: serde_json::Value = get_json(&format!("{}/api/job/{job_id}", cluster.http()))
+    let status: serde_json::Value = cluster
+        .get_json(&format!("/api/job/{job_id}"))
         .await
         .expect("job status");
     let job_status = status["job_status"]

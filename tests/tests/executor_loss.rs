@@ -61,16 +61,6 @@ struct Kill {
     stages: usize,
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Option<T> {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    response.json().await.ok()
-}
-
 type QueryTask = tokio::task::JoinHandle<Result<Vec<Vec<arrow::array::RecordBatch>>, String>>;
 
 /// Runs `sql` on `ember` in the background.
@@ -82,7 +72,7 @@ fn spawn_query(ember: &Arc<EmberContext>, sql: &str) -> QueryTask {
 
 /// The id of the job the scheduler is running, if any.
 async fn running_job(cluster: &TestCluster) -> Option<String> {
-    let jobs: Vec<serde_json::Value> = get_json(&format!("{}/api/jobs", cluster.http())).await?;
+    let jobs: Vec<serde_json::Value> = cluster.get_json("/api/jobs").await?;
     jobs.iter()
         .find(|j| matches!(j["status"].as_str(), Some("Running") | Some("Queued")))
         .and_then(|j| j["job_id"].as_str().map(str::to_string))
@@ -94,9 +84,7 @@ async fn wait_until_executors(cluster: &TestCluster, count: usize, bound: Durati
     let started = Instant::now();
     loop {
         let executors: Vec<serde_json::Value> =
-            get_json(&format!("{}/api/executors", cluster.http()))
-                .await
-                .unwrap_or_default();
+            cluster.get_json("/api/executors").await.unwrap_or_default();
         if executors.len() == count {
             return started.elapsed();
         }
@@ -112,8 +100,7 @@ async fn wait_until_executors(cluster: &TestCluster, count: usize, bound: Durati
 
 /// Maps a Ballista executor id to the test cluster's process name.
 async fn process_of(cluster: &TestCluster, executor_id: &str) -> Option<String> {
-    let executors: Vec<serde_json::Value> =
-        get_json(&format!("{}/api/executors", cluster.http())).await?;
+    let executors: Vec<serde_json::Value> = cluster.get_json("/api/executors").await?;
     let port = executors
         .iter()
         .find(|e| e["id"].as_str() == Some(executor_id))?["port"]
@@ -171,8 +158,8 @@ async fn watch_and_kill(
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        let url = format!("{}/api/ember/job/{job_id}", cluster.http());
-        while let Some(progress) = get_json::<JobProgress>(&url).await {
+        let url = format!("/api/ember/job/{job_id}");
+        while let Some(progress) = cluster.get_json::<JobProgress>(&url).await {
             if progress.is_finished() {
                 return None;
             }

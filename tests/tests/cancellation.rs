@@ -11,16 +11,15 @@
 //! yields to tokio; `ember_core::cooperative` makes cross joins and unnests
 //! yield every 128 batches.
 //!
-//! What Ballista 55 does not do yet is stop the *work* of an aborted task:
-//! its shuffle writers run the stage's plan in a coordinator task spawned
-//! with `tokio::spawn` (ballista-core `shuffle_writer.rs`, and likewise the
-//! sort and range writers) that nothing aborts, and the executor drives the
-//! writer's partitions from detached tasks too (ballista-executor
-//! `execution_engine.rs`, `drive_shuffle_writer_stage`). So the executor
-//! reports the task aborted, and the scheduler gives its slot to the next
-//! task, while the coordinator keeps computing to the end of the task. The
-//! ignored test below checks the executors' CPU time and fails until that
-//! is fixed; the figures are printed by both tests.
+//! Stopping the task's future is not enough: Ballista 55's shuffle writers
+//! run the stage's plan in a coordinator task spawned with `tokio::spawn`
+//! (ballista-core `shuffle_writer.rs`, and likewise the sort and range
+//! writers), and the executor drives the writer's partitions from detached
+//! tasks too (ballista-executor `execution_engine.rs`,
+//! `drive_shuffle_writer_stage`), so upstream the work went on to the end of
+//! the task while the slot was handed to the next one. Ember's vendored
+//! copies stop both once nobody waits for the result (`vendor/README.md`),
+//! and this test checks the executors' CPU time falls to idle.
 
 // Test code: a failed expectation is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -234,8 +233,10 @@ async fn cancel_a_cpu_bound_job() -> Figures {
         {
             tasks_aborted = Some(cancelled_at.elapsed());
         }
-        if last_cpu_per_second <= IDLE_CPU_PER_SECOND {
+        if cpu_idle.is_none() && last_cpu_per_second <= IDLE_CPU_PER_SECOND {
             cpu_idle = Some(cancelled_at.elapsed());
+        }
+        if cpu_idle.is_some() && tasks_aborted.is_some() {
             break;
         }
     }
@@ -286,21 +287,13 @@ fn aborted(cluster: &TestCluster, name: &str, job_id: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_job_has_its_cpu_bound_tasks_aborted_and_the_cluster_takes_the_next_query() {
+async fn a_cancelled_job_stops_on_the_executors_and_the_cluster_takes_the_next_query() {
     let figures = cancel_a_cpu_bound_job().await;
     assert!(
         figures.tasks_aborted.is_some(),
         "an executor did not abort its task within {} s: {figures:?}",
         STOP_BOUND.as_secs()
     );
-}
-
-/// Fails until an aborted task's shuffle-writer coordinator stops too (see
-/// the module comment): today the executors keep computing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "Ballista 55 runs an aborted task's shuffle write to the end"]
-async fn a_cancelled_job_stops_using_executor_cpu() {
-    let figures = cancel_a_cpu_bound_job().await;
     assert!(
         figures.cpu_idle.is_some(),
         "the executors still use {:?} CPU per second {} s after the cancel: {figures:?}",

@@ -33,6 +33,7 @@ use datafusion::arrow::array::{
     Array, StringArray, StructArray, UInt32Array, UInt64Array,
 };
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
@@ -464,7 +465,10 @@ async fn drive_shuffle_writer_stage(
     for n in 0..k {
         let plan = plan.clone();
         let ctx = context.clone();
-        stream_futures.push(tokio::spawn(async move {
+        // Ember patch: `SpawnedTask` aborts on drop (upstream: a detached
+        // `tokio::spawn`), so a cancelled task's drains stop, their receivers
+        // close, and the writer's coordinator stops computing.
+        stream_futures.push(SpawnedTask::spawn(async move {
             let mut stream = plan.execute(n, ctx)?;
             let mut batches = Vec::new();
             while let Some(batch) = stream.try_next().await? {
@@ -476,7 +480,7 @@ async fn drive_shuffle_writer_stage(
 
     let mut summaries = Vec::with_capacity(k);
     for handle in stream_futures {
-        let per_partition = handle.await.map_err(|e| {
+        let per_partition = handle.join().await.map_err(|e| {
             DataFusionError::Execution(format!("shuffle writer drain panicked: {e}"))
         })??;
         summaries.extend(per_partition);

@@ -1,18 +1,21 @@
-//! Executor loss: a multi-stage TPC-H query (scale factor 0.1) runs on a
-//! scheduler with three executors, one executor is killed with SIGKILL in the
-//! middle of the query, and the query must still finish with the answer
-//! single-process DataFusion gives.
+//! Executor loss: a multi-stage query over TPC-H data (scale factor 0.1)
+//! runs on a scheduler with three executors, one executor is killed with
+//! SIGKILL in the middle of the query, and the query must still finish with
+//! the answer single-process DataFusion gives.
 //!
-//! The kill lands at two points, watched through the scheduler's REST API:
+//! The kill lands at three points, watched through the scheduler's REST API:
 //! while the first (map) stages run and none has finished, killing an
-//! executor that is running one of their tasks; and after stages have
+//! executor that is running one of their tasks (Q18); after stages have
 //! finished, while later stages read their output, killing an executor that
 //! holds finished shuffle output, so the output it held must be computed
-//! again. (At this scale Q9's very last stage lasts a few milliseconds, too
-//! short to aim a kill at; the later-stage kill is the same fault: a running
-//! stage loses the input it fetches.) Ember's defaults
-//! (2 s executor heartbeats, a 10 s heartbeat timeout checked every 2 s) are
-//! what these tests run with.
+//! again (Q9); and during the final stage, killing the executor that runs
+//! it. TPC-H's final stages last a few milliseconds at this scale, too short
+//! to aim a kill at, so the last case runs a query over `lineitem` whose
+//! final stage does real work: a global window (`row_number()` over all
+//! 600 000 rows, which Ballista runs as one final task after merging the
+//! sorted partitions) feeding an aggregate of hashes. Ember's defaults (2 s
+//! executor heartbeats, a 10 s heartbeat timeout checked every 2 s) are what
+//! these tests run with.
 
 // Test code: a failed expectation is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,7 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ember_benchmarks::tpch::query;
+use ember_benchmarks::tpch::{TpchQuery, query};
 use ember_benchmarks::verify::compare_results;
 use ember_core::jobs_api::JobProgress;
 use ember_core::{ClusterTarget, EmberContext};
@@ -49,8 +52,20 @@ enum KillPoint {
     FirstStage,
     /// At least one stage has finished and a later one is running; the
     /// victim holds shuffle output of a finished stage.
-    LaterStage,
+    AfterFinishedStages,
+    /// Every stage but the last has finished; the victim runs a task of
+    /// the last (the job's output).
+    FinalStage,
 }
+
+/// A query whose final stage lasts long enough to aim a kill at (see the
+/// module docs): the window and the hashes of its output run in the last
+/// stage, on one executor.
+const HEAVY_FINAL_STAGE: &str = "\
+SELECT count(*) AS n, max(rn) AS ranked, max(md5(concat(h, CAST(rn AS VARCHAR)))) AS top_hash \
+FROM (SELECT md5(l_comment) AS h, \
+             row_number() OVER (ORDER BY l_orderkey, l_linenumber) AS rn \
+      FROM lineitem) AS ranked_lines";
 
 /// What the watcher saw and did.
 #[derive(Debug)]
@@ -124,7 +139,7 @@ fn victim(progress: &JobProgress, point: KillPoint) -> Option<String> {
             .iter()
             .filter(|s| s.status == "Running")
             .find_map(running_task_executor),
-        KillPoint::LaterStage if total > 1 && done >= 1 && done < total => {
+        KillPoint::AfterFinishedStages if total > 1 && done >= 1 && done < total => {
             let last = progress.stages.iter().find(|s| s.status == "Running")?;
             // Prefer an executor that both holds finished map output and is
             // running a task of the last stage.
@@ -140,6 +155,14 @@ fn victim(progress: &JobProgress, point: KillPoint) -> Option<String> {
             match running {
                 Some(e) if holders.contains(&&e) => Some(e),
                 _ => holders.first().map(|e| (*e).clone()),
+            }
+        }
+        KillPoint::FinalStage if total > 1 && done + 1 == total => {
+            let last = progress.stages.iter().max_by_key(|s| s.stage_id)?;
+            if last.status == "Running" {
+                running_task_executor(last)
+            } else {
+                None
             }
         }
         _ => None,
@@ -181,10 +204,10 @@ async fn watch_and_kill(
     None
 }
 
-async fn survives_executor_kill(query_number: usize, point: KillPoint) {
+async fn survives_executor_kill(q: TpchQuery, point: KillPoint) {
+    let query_number = q.number;
     let data = tpch(SCALE_FACTOR, FILES);
     let ddl = tpch_ddl(&data);
-    let q = query(query_number).expect("query");
     let oracle = datafusion_context(2);
     run_on_datafusion(&oracle, &ddl)
         .await
@@ -273,12 +296,22 @@ async fn survives_executor_kill(query_number: usize, point: KillPoint) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q18_survives_losing_an_executor_in_its_first_stage() {
-    survives_executor_kill(18, KillPoint::FirstStage).await;
+    survives_executor_kill(query(18).expect("q18"), KillPoint::FirstStage).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q9_survives_losing_an_executor_holding_shuffle_output_of_finished_stages() {
-    survives_executor_kill(9, KillPoint::LaterStage).await;
+    survives_executor_kill(query(9).expect("q9"), KillPoint::AfterFinishedStages).await;
+}
+
+/// Numbered 0 in the messages: not a TPC-H query, but over TPC-H's tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_survives_losing_the_executor_running_its_final_stage() {
+    let q = TpchQuery {
+        number: 0,
+        sql: HEAVY_FINAL_STAGE,
+    };
+    survives_executor_kill(q, KillPoint::FinalStage).await;
 }
 
 /// Every executor gone: the job fails within the documented bound (heartbeat

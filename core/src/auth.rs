@@ -14,8 +14,9 @@
 //! free-form header is the user agent. Ember therefore sends the token as the
 //! user-agent product `ember-token/<token>`; other clients (curl, scripts)
 //! send the standard `Authorization: Bearer <token>`. Servers accept either.
-//! Either way the token crosses the network as a header: use TLS, or a
-//! private network, where the network is not trusted.
+//! Either way the token crosses the network as a header: use TLS (see
+//! [`crate::tls`]), or a private network, where the network is not trusted.
+//! [`crate::access::ClusterAccess`] puts the token on every connection.
 //!
 //! The comparison takes the same time whatever the bytes presented, so the
 //! token cannot be guessed byte by byte from response times.
@@ -29,7 +30,6 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ballista_core::extension::EndpointOverrideFn;
 use ballista_executor::GrpcRequestCheck;
 use tonic::metadata::MetadataMap;
 
@@ -212,17 +212,6 @@ impl AuthToken {
                 .map_err(|refusal| tonic::Status::unauthenticated(refusal.message()))
         })
     }
-
-    /// The endpoint rewrite that makes every Ballista connection carry the
-    /// token.
-    pub fn endpoint_override(&self) -> EndpointOverrideFn {
-        let agent = self.user_agent();
-        Arc::new(move |endpoint: tonic::transport::Endpoint| {
-            endpoint
-                .user_agent(agent.clone())
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-        })
-    }
 }
 
 /// The scheduler's gate: every request but `/healthz` must carry `token`.
@@ -361,12 +350,5 @@ mod tests {
         let (a, b) = (AuthToken::random(), AuthToken::random());
         assert_ne!(a, b);
         assert!(AuthToken::parse(&a.secret, "random").is_ok());
-    }
-
-    #[test]
-    fn endpoint_override_sets_the_user_agent() {
-        let t = token();
-        let endpoint = tonic::transport::Endpoint::from_static("http://127.0.0.1:1");
-        assert!((t.endpoint_override())(endpoint).is_ok());
     }
 }

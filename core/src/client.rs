@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use std::collections::HashMap;
-
 use ballista::prelude::SessionContextExt;
-use ballista_core::extension::SessionConfigExt;
 use datafusion::prelude::SessionContext;
 use url::Url;
 
+use crate::access::ClusterAccess;
 use crate::auth::AuthToken;
 use crate::config::ember_session_config;
 use crate::embedded::EmbeddedCluster;
@@ -88,21 +86,28 @@ impl EmberContext {
     /// Connects to `target`, starting an embedded cluster if asked to. A
     /// remote scheduler that does not answer within [`CONNECT_TIMEOUT`] is an
     /// [`EmberError::Unreachable`] naming its address. A remote cluster gets
-    /// the token from the environment (`EMBER_AUTH_TOKEN_FILE` or
-    /// `EMBER_AUTH_TOKEN`, see [`AuthToken::resolve`]).
+    /// the token and the CA from the environment (see
+    /// [`ClusterAccess::from_env`]).
     pub async fn connect(target: ClusterTarget) -> Result<Self> {
-        let auth = match &target {
-            ClusterTarget::Embedded => None,
-            ClusterTarget::Remote { .. } => AuthToken::resolve(None)?,
+        let access = match &target {
+            ClusterTarget::Embedded => ClusterAccess::default(),
+            ClusterTarget::Remote { .. } => ClusterAccess::from_env()?,
         };
-        Self::connect_with_auth(target, auth).await
+        Self::connect_with(target, access).await
     }
 
-    /// [`Self::connect`] with the token given rather than read from the
-    /// environment. A scheduler that refuses it is an
-    /// [`EmberError::Unauthenticated`], found before any query is sent. An
-    /// embedded cluster ignores `auth`: it makes its own.
+    /// [`Self::connect_with`] with a token only (no TLS).
     pub async fn connect_with_auth(target: ClusterTarget, auth: Option<AuthToken>) -> Result<Self> {
+        Self::connect_with(target, ClusterAccess::with_auth(auth)).await
+    }
+
+    /// [`Self::connect`] with the token and CA given rather than read from
+    /// the environment. A scheduler that refuses the token is an
+    /// [`EmberError::Unauthenticated`], and one whose TLS does not match an
+    /// [`EmberError::Unreachable`] saying why, both found before any query is
+    /// sent. An embedded cluster ignores `access`: it makes its own token and
+    /// stays on loopback without TLS.
+    pub async fn connect_with(target: ClusterTarget, access: ClusterAccess) -> Result<Self> {
         let (host, port, embedded) = match &target {
             ClusterTarget::Embedded => {
                 let vcores = std::thread::available_parallelism()
@@ -114,26 +119,18 @@ impl EmberContext {
             }
             ClusterTarget::Remote { host, port } => (host.clone(), *port, None),
         };
-        let auth = match &embedded {
-            Some(cluster) => Some(cluster.auth_token().clone()),
-            None => auth,
+        let access = match &embedded {
+            Some(cluster) => ClusterAccess::with_auth(Some(cluster.auth_token().clone())),
+            None => access,
         };
-        let scheduler_http = format!("http://{host}:{port}");
-        let rest = rest_client(auth.as_ref())?;
+        let scheduler_http = access.scheduler_http(&host, port);
+        let rest = access.rest_client()?;
         if embedded.is_none() {
-            check_reachable(&scheduler_http, &target.describe()).await?;
+            check_reachable(&rest, &scheduler_http, &target.describe(), &access).await?;
             check_accepted(&rest, &scheduler_http, &target.describe()).await?;
         }
 
-        let mut config = ember_session_config();
-        if let Some(token) = &auth {
-            config = config
-                .with_ballista_override_create_grpc_client_endpoint(token.endpoint_override())
-                .with_ballista_grpc_metadata(HashMap::from([(
-                    "authorization".to_string(),
-                    token.bearer(),
-                )]));
-        }
+        let config = access.apply_to(ember_session_config());
         let state = ember_session_state(config, ember_runtime_env(None)?)?;
         let ctx = SessionContext::remote_with_state(&format!("df://{host}:{port}"), state).await?;
         // `remote_with_state` upgrades the state for Ballista, which replaces
@@ -199,21 +196,6 @@ impl EmberContext {
     }
 }
 
-/// An HTTP client that sends `auth` (when given) with every request.
-pub fn rest_client(auth: Option<&AuthToken>) -> Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = auth {
-        let mut value = reqwest::header::HeaderValue::from_str(&token.bearer())
-            .map_err(|e| EmberError::Config(format!("auth token: {e}")))?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .map_err(|e| EmberError::Config(format!("HTTP client: {e}")))
-}
-
 /// Asks the scheduler whether it accepts this client's token (or needs
 /// none), so a refusal is reported before any query is planned.
 async fn check_accepted(rest: &reqwest::Client, scheduler_http: &str, address: &str) -> Result<()> {
@@ -242,21 +224,22 @@ async fn check_accepted(rest: &reqwest::Client, scheduler_http: &str, address: &
 }
 
 /// Asks the scheduler's `/healthz`, within [`CONNECT_TIMEOUT`].
-async fn check_reachable(scheduler_http: &str, address: &str) -> Result<()> {
+async fn check_reachable(
+    rest: &reqwest::Client,
+    scheduler_http: &str,
+    address: &str,
+    access: &ClusterAccess,
+) -> Result<()> {
     let unreachable = |reason: String| EmberError::Unreachable {
         address: address.to_string(),
         reason,
     };
-    let client = reqwest::Client::builder()
-        .timeout(CONNECT_TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .build()
-        .map_err(|e| unreachable(e.to_string()))?;
-    let response = client
+    let response = rest
         .get(format!("{scheduler_http}/healthz"))
+        .timeout(CONNECT_TIMEOUT)
         .send()
         .await
-        .map_err(|e| unreachable(describe_reqwest_error(&e)))?;
+        .map_err(|e| unreachable(describe_connect_error(&e, access)))?;
     if response.status().is_success() {
         Ok(())
     } else {
@@ -265,6 +248,52 @@ async fn check_reachable(scheduler_http: &str, address: &str) -> Result<()> {
             response.status()
         )))
     }
+}
+
+/// Why the first request to a scheduler failed, with the likely fix when
+/// TLS is what differs between the two sides.
+fn describe_connect_error(e: &reqwest::Error, access: &ClusterAccess) -> String {
+    let chain = error_chain(e);
+    let lower = chain.to_lowercase();
+    match &access.tls {
+        Some(ca) if lower.contains("certificate") || lower.contains("unknownissuer") => format!(
+            "its TLS certificate is not trusted ({chain}): {} ({}) must hold the CA that signed \
+             the scheduler's certificate, and the certificate must name the host you connect to",
+            crate::tls::TLS_CA_ENV,
+            ca.path().display()
+        ),
+        Some(_)
+            if lower.contains("invalidcontenttype")
+                || lower.contains("corrupt message")
+                || lower.contains("wrong version number") =>
+        {
+            format!(
+                "the TLS handshake failed ({chain}): the scheduler does not serve TLS; unset {} \
+                 or start it with --tls-cert and --tls-key",
+                crate::tls::TLS_CA_ENV
+            )
+        }
+        None if !e.is_timeout() && !e.is_connect() => format!(
+            "{chain}; if the scheduler serves TLS (started with --tls-cert), set {} to the CA \
+             file that signed its certificate",
+            crate::tls::TLS_CA_ENV
+        ),
+        _ => describe_reqwest_error(e),
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn describe_reqwest_error(e: &reqwest::Error) -> String {

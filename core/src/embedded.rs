@@ -42,6 +42,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::access::ClusterAccess;
 use crate::auth::AuthToken;
 use crate::codec::{EmberLogicalCodec, EmberPhysicalCodec};
 use crate::error::{EmberError, Result};
@@ -74,10 +75,11 @@ impl EmbeddedCluster {
             .with_port(scheduler.port())
             .with_scheduler_policy(TaskSchedulingPolicy::PushStaged);
         let token = AuthToken::random();
-        let started = create_ember_scheduler(ember_scheduler_config(config, Some(&token))?).await?;
+        let access = ClusterAccess::with_auth(Some(token.clone()));
+        let started = create_ember_scheduler(ember_scheduler_config(config, &access)?).await?;
         let gate = Some(token.clone());
         let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = serve(listener, started, gate).await {
+            if let Err(e) = serve(listener, started, gate, None).await {
                 log::error!("embedded scheduler stopped: {e}");
             }
         })];
@@ -169,7 +171,7 @@ async fn start_executor(
             metadata,
             &work_dir,
             runtime_producer,
-            ember_config_producer(Some(token)),
+            ember_config_producer(&ClusterAccess::with_auth(Some(token.clone()))),
             Arc::new(executor_function_registry()),
             Arc::new(LoggingMetricsCollector::default()),
             vcores,
@@ -204,7 +206,8 @@ async fn start_executor(
         task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
         work_dir: Some(work_dir),
         override_grpc_request_check: Some(token.grpc_request_check()),
-        override_create_grpc_client_endpoint: Some(token.endpoint_override()),
+        override_create_grpc_client_endpoint: ClusterAccess::with_auth(Some(token.clone()))
+            .endpoint_override(),
         ..ExecutorProcessConfig::default()
     });
     let codec: BallistaCodec = BallistaCodec::new(

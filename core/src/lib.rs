@@ -22,9 +22,14 @@
 //!   connected to a cluster or to an embedded one;
 //! * [`auth`]: the cluster's shared token, required on every port and sent
 //!   on every connection;
+//! * [`tls`]: certificates, the CA a process trusts, and the scheduler's TLS
+//!   listener;
+//! * [`access`]: the token and CA a connecting process uses, applied to every
+//!   connection Ballista opens;
 //! * [`jobs_api`]: the scheduler's REST routes Ember adds (per-task placement
 //!   and progress), served by `ember-scheduler` and the embedded scheduler alike.
 
+pub mod access;
 pub mod auth;
 pub mod client;
 pub mod codec;
@@ -38,6 +43,7 @@ pub mod object_store;
 pub mod registry;
 pub mod scheduler_service;
 pub mod session;
+pub mod tls;
 
 pub use client::{ClusterTarget, EmberContext};
 pub use error::{EmberError, Result};

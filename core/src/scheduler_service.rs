@@ -6,7 +6,8 @@
 //! Ballista's REST API (`/api/jobs`, `/api/job/{id}/stages`, `/api/metrics`
 //! with Prometheus metrics), the probes `/healthz` and `/readyz`, and Ember's
 //! own routes under `/api/ember/` (see [`crate::jobs_api`]). With an auth
-//! token, every request but `/healthz` must carry it (see [`crate::auth`]).
+//! token, every request but `/healthz` must carry it (see [`crate::auth`]);
+//! with a certificate, the port serves TLS (see [`crate::tls`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
@@ -26,11 +28,13 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 
+use crate::access::ClusterAccess;
 use crate::auth::{AuthToken, require_token};
 use crate::codec::{EmberLogicalCodec, EmberPhysicalCodec};
 use crate::error::{EmberError, Result};
 use crate::jobs_api;
 use crate::session::{ember_config_producer, scheduler_session_builder};
+use crate::tls::{ServerIdentity, TlsListener};
 
 /// The scheduler type Ember runs.
 pub type EmberSchedulerServer = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
@@ -44,21 +48,20 @@ pub type EmberSchedulerServer = SchedulerServer<LogicalPlanNode, PhysicalPlanNod
 /// * finished jobs' shuffle files are removed after 60 s (Ballista: 300 s), as
 ///   Ember's clients fetch results as soon as a job completes.
 ///
-/// With `auth`, the scheduler's own connections to executors carry the token.
+/// The scheduler's own connections to executors use `access` (the token, and
+/// TLS trusting the cluster's CA).
 pub fn ember_scheduler_config(
     base: SchedulerConfig,
-    auth: Option<&AuthToken>,
+    access: &ClusterAccess,
 ) -> Result<SchedulerConfig> {
     let mut config = base
-        .with_override_config_producer(ember_config_producer(auth))
+        .with_override_config_producer(ember_config_producer(access))
         .with_override_session_builder(scheduler_session_builder()?)
         .with_task_distribution(TaskDistributionPolicy::RoundRobin)
         .with_finished_job_data_clean_up_interval_seconds(60);
     config.override_logical_codec = Some(Arc::new(EmberLogicalCodec::default()));
     config.override_physical_codec = Some(Arc::new(EmberPhysicalCodec::default()));
-    if let Some(token) = auth {
-        config.override_create_grpc_client_endpoint = Some(token.endpoint_override());
-    }
+    config.override_create_grpc_client_endpoint = access.endpoint_override();
     config.validate()?;
     Ok(config)
 }
@@ -82,11 +85,12 @@ pub async fn create_ember_scheduler(config: SchedulerConfig) -> Result<StartedSc
 
 /// Serves gRPC, Ballista's REST API, the probes and Ember's routes on
 /// `listener` until the process ends; with `auth`, only to callers that carry
-/// the token.
+/// the token; with `tls`, over TLS presenting that certificate.
 pub async fn serve(
     listener: TcpListener,
     started: StartedScheduler,
     auth: Option<AuthToken>,
+    tls: Option<&ServerIdentity>,
 ) -> Result<()> {
     let StartedScheduler { server, cluster } = started;
     let config = server.state.config.clone();
@@ -109,15 +113,19 @@ pub async fn serve(
         None => app,
     };
 
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
-    .map_err(|e| EmberError::Io {
-        path: "scheduler listener".to_string(),
-        source: e,
-    })
+    // Ballista's scheduler reads each caller's address (`ConnectInfo`), for
+    // executors that register without a host name.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        None => axum::serve(listener, app).await,
+        // `tap_io` (a no-op here) is what gives a custom listener axum's
+        // `ConnectInfo<SocketAddr>`.
+        Some(identity) => {
+            let listener = TlsListener::new(listener, identity)?.tap_io(|_| {});
+            axum::serve(listener, app).await
+        }
+    };
+    served.map_err(|e| EmberError::io("scheduler listener", e))
 }
 
 /// Answers only callers the token gate let through: clients call it to learn,

@@ -10,8 +10,7 @@
 use std::sync::{Arc, OnceLock};
 
 use ballista_core::extension::{
-    SessionConfigExt, ballista_aggregate_functions, ballista_scalar_functions,
-    ballista_window_functions,
+    ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
 };
 use ballista_core::{ConfigProducer, RuntimeProducer};
 use ballista_scheduler::SessionBuilder;
@@ -20,7 +19,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 
-use crate::auth::AuthToken;
+use crate::access::ClusterAccess;
 use crate::config::ember_session_config;
 use crate::cooperative::YieldingJoinsAndUnnests;
 use crate::data_roots::DataRoots;
@@ -89,20 +88,12 @@ pub fn ember_session_state(
     Ok(state)
 }
 
-/// The config producer of every role: [`ember_session_config`], plus, with
-/// `auth`, the token on every connection a task opens (an executor's shuffle
-/// reads from other executors).
-pub fn ember_config_producer(auth: Option<&AuthToken>) -> ConfigProducer {
-    match auth {
-        None => Arc::new(ember_session_config),
-        Some(token) => {
-            let endpoint = token.endpoint_override();
-            Arc::new(move || {
-                ember_session_config()
-                    .with_ballista_override_create_grpc_client_endpoint(Arc::clone(&endpoint))
-            })
-        }
-    }
+/// The config producer of every role: [`ember_session_config`], plus
+/// `access` (token, TLS) on every connection a task opens (an executor's
+/// shuffle reads from other executors).
+pub fn ember_config_producer(access: &ClusterAccess) -> ConfigProducer {
+    let access = access.clone();
+    Arc::new(move || access.apply_to(ember_session_config()))
 }
 
 /// The scheduler's session builder. Each job gets a fresh runtime (so file

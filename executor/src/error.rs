@@ -41,4 +41,16 @@ pub enum ExecutorError {
     /// Ballista's executor failed.
     #[error("executor error: {0}")]
     Ballista(#[from] ballista_core::error::BallistaError),
+    /// Registering with the scheduler failed at the transport level, which a
+    /// TLS mismatch between the two looks like.
+    #[error(
+        "cannot register with the scheduler at {address}: {source}; if the scheduler serves TLS, \
+         start this executor with --tls-cert, --tls-key and --tls-ca (the cluster's CA)"
+    )]
+    PlainToTls {
+        /// The scheduler's address.
+        address: String,
+        /// Ballista's error.
+        source: ballista_core::error::BallistaError,
+    },
 }

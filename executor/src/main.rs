@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use clap::Parser;
+use ember_core::access::ClusterAccess;
 use ember_core::auth::AuthToken;
 use ember_core::codec::{EmberLogicalCodec, EmberPhysicalCodec};
 use ember_core::data_roots::DataRoots;
 use ember_core::registry::executor_function_registry;
 use ember_core::session::{ember_config_producer, executor_runtime_producer, limit_to_data_roots};
+use ember_core::tls::ServerIdentity;
 
 use crate::args::Args;
 use crate::error::{ExecutorError, Result};
@@ -75,6 +77,11 @@ async fn run(args: Args) -> Result<()> {
     })?;
     let memory_limit = args.memory_limit_bytes()?;
     let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
+    let tls = args.tls.load()?;
+    let access = ClusterAccess {
+        auth: auth.clone(),
+        tls: tls.ca.clone(),
+    };
     if !args.data_roots.is_empty() {
         let roots = DataRoots::parse(&args.data_roots)?;
         tracing::info!("reading and writing only under: {}", roots.describe());
@@ -110,9 +117,10 @@ async fn run(args: Args) -> Result<()> {
         executor_heartbeat_interval_seconds: args.heartbeat_interval_seconds,
         memory_pool_size: memory_limit,
         override_function_registry: Some(Arc::new(executor_function_registry())),
-        override_config_producer: Some(ember_config_producer(auth.as_ref())),
+        override_config_producer: Some(ember_config_producer(&access)),
         override_grpc_request_check: auth.as_ref().map(AuthToken::grpc_request_check),
-        override_create_grpc_client_endpoint: auth.as_ref().map(AuthToken::endpoint_override),
+        override_create_grpc_client_endpoint: access.endpoint_override(),
+        override_server_tls: tls.identity.as_ref().map(ServerIdentity::tonic_config),
         override_runtime_producer: Some(executor_runtime_producer(work_dir)),
         override_logical_codec: Some(Arc::new(EmberLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(EmberPhysicalCodec::default())),
@@ -128,13 +136,27 @@ async fn run(args: Args) -> Result<()> {
         vcores,
         memory_limit.map_or("none".to_string(), |b| format!("{b} bytes")),
     );
+    if let Some(identity) = &tls.identity {
+        tracing::info!(
+            "TLS on: Flight and gRPC ports present {}",
+            identity.cert_path().display()
+        );
+    }
     if auth.is_none() {
         tracing::warn!(
             "no auth token (--auth-token-file, EMBER_AUTH_TOKEN_FILE or EMBER_AUTH_TOKEN): anyone who reaches the Flight and gRPC ports can read shuffle data and launch tasks"
         );
     }
-    start_executor_process(Arc::new(config)).await?;
-    Ok(())
+    let scheduler = format!("df://{}:{}", config.scheduler_host, config.scheduler_port);
+    match start_executor_process(Arc::new(config)).await {
+        Err(source) if tls.identity.is_none() && source.to_string().contains("transport") => {
+            Err(ExecutorError::PlainToTls {
+                address: scheduler,
+                source,
+            })
+        }
+        result => Ok(result?),
+    }
 }
 
 /// Waits until the scheduler accepts connections, for at most `timeout_seconds`.

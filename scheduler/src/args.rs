@@ -62,6 +62,10 @@ pub struct Args {
     #[arg(long, env = "EMBER_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
 
+    /// TLS on this process's ports and connections.
+    #[command(flatten)]
+    pub tls: ember_core::tls::TlsFlags,
+
     /// Directories (or `s3://bucket/prefix`) queries may read and write; any
     /// other path is refused. Repeat it, or give a comma-separated list in
     /// `EMBER_DATA_ROOTS`. Default: no limit. Give executors and the

@@ -11,6 +11,7 @@ mod error;
 
 use ballista_scheduler::config::SchedulerConfig;
 use clap::Parser;
+use ember_core::access::ClusterAccess;
 use ember_core::auth::AuthToken;
 use ember_core::data_roots::DataRoots;
 use ember_core::scheduler_service::{create_ember_scheduler, ember_scheduler_config, serve};
@@ -84,18 +85,35 @@ async fn run(args: Args) -> Result<()> {
         config.event_log_dir = Some(dir.to_string_lossy().to_string());
     }
     let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
+    let tls = args.tls.load()?;
     if !args.data_roots.is_empty() {
         let roots = DataRoots::parse(&args.data_roots)?;
         tracing::info!("reading and writing only under: {}", roots.describe());
         limit_to_data_roots(roots)?;
     }
-    let config = ember_scheduler_config(config, auth.as_ref())?;
+    let access = ClusterAccess {
+        auth: auth.clone(),
+        tls: tls.ca.clone(),
+    };
+    let config = ember_scheduler_config(config, &access)?;
     tracing::info!(
-        "ember-scheduler {} listening on {bind} (clients and executors use df://{}:{port}; REST at http://{}:{port}/api)",
+        "ember-scheduler {} listening on {bind} (clients and executors use df://{}:{port}; REST at {}/api)",
         ember_core::EMBER_VERSION,
         args.external_host,
-        args.external_host,
+        access.scheduler_http(&args.external_host, port),
     );
+    match &tls.identity {
+        Some(identity) => tracing::info!(
+            "TLS on: presenting {}, trusting {}",
+            identity.cert_path().display(),
+            tls.ca
+                .as_ref()
+                .map_or_else(String::new, |ca| ca.path().display().to_string()),
+        ),
+        None => tracing::info!(
+            "TLS off (--tls-cert, --tls-key, --tls-ca): traffic, the token included, is not encrypted"
+        ),
+    }
     if auth.is_some() {
         tracing::info!(
             "auth token set: requests without it are refused on every route but /healthz"
@@ -106,6 +124,6 @@ async fn run(args: Args) -> Result<()> {
         );
     }
     let started = create_ember_scheduler(config).await?;
-    serve(listener, started, auth).await?;
+    serve(listener, started, auth, tls.identity.as_ref()).await?;
     Ok(())
 }

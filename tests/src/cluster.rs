@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::sync::{Mutex, OnceLock};
 
+use ember_core::access::ClusterAccess;
 use ember_core::auth::AuthToken;
+use ember_core::tls::TrustedCa;
 use ember_jobs::cluster::launch::{
     ExecutorSpec, Lifetime, free_port, spawn_executor, spawn_scheduler, wait_for_executors,
     wait_for_scheduler,
@@ -23,8 +25,9 @@ pub struct TestCluster {
     children: Mutex<Vec<(String, Child)>>,
     scheduler_args: Vec<String>,
     executor_args: Vec<String>,
-    /// The cluster's auth token, if it was started with one.
-    pub auth: Option<AuthToken>,
+    /// How clients reach it: its auth token and CA, if it was started with
+    /// them.
+    pub access: ClusterAccess,
     /// Logs and work directories.
     pub dir: tempfile::TempDir,
 }
@@ -49,6 +52,19 @@ impl TestCluster {
         executor_args: &[String],
         auth: Option<AuthToken>,
     ) -> Result<Self, String> {
+        Self::start_secured(executors, scheduler_args, executor_args, auth, false).await
+    }
+
+    /// [`Self::start_with_auth`], and with `tls` every process serving TLS
+    /// with the committed test certificate (see [`tls_fixture`]) and
+    /// trusting the test CA.
+    pub async fn start_secured(
+        executors: usize,
+        scheduler_args: &[String],
+        executor_args: &[String],
+        auth: Option<AuthToken>,
+        tls: bool,
+    ) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("ember-test-cluster-")
             .tempdir()
@@ -63,6 +79,21 @@ impl TestCluster {
                 args.push(file.display().to_string());
             }
         }
+        let mut access = ClusterAccess::with_auth(auth);
+        if tls {
+            for args in [&mut scheduler_args, &mut executor_args] {
+                for (flag, file) in [
+                    ("--tls-cert", "server.pem"),
+                    ("--tls-key", "server.key"),
+                    ("--tls-ca", "ca.pem"),
+                ] {
+                    args.push(flag.to_string());
+                    args.push(tls_fixture(file).display().to_string());
+                }
+            }
+            access.tls =
+                Some(TrustedCa::from_file(&tls_fixture("ca.pem")).map_err(|e| e.to_string())?);
+        }
         let port = free_port().map_err(|e| e.to_string())?;
         let log = dir.path().join("scheduler.log");
         let mut scheduler = spawn_scheduler(port, &log, Lifetime::DiesWithSpawner, &scheduler_args)
@@ -74,10 +105,10 @@ impl TestCluster {
             children: Mutex::new(vec![]),
             scheduler_args: scheduler_args.clone(),
             executor_args: executor_args.clone(),
-            auth,
+            access,
             dir,
         };
-        let ready = wait_for_scheduler(port, &mut scheduler, &log).await;
+        let ready = wait_for_scheduler(port, &mut scheduler, &log, &cluster.access).await;
         cluster.adopt("scheduler", scheduler);
         ready.map_err(|e| e.to_string())?;
 
@@ -98,7 +129,7 @@ impl TestCluster {
             cluster.executor_grpc_ports.push(spec.grpc_port);
             started.push((child, log));
         }
-        let ready = wait_for_executors(port, executors, &mut started, cluster.auth.as_ref()).await;
+        let ready = wait_for_executors(port, executors, &mut started, &cluster.access).await;
         for (i, (child, _)) in started.into_iter().enumerate() {
             cluster.adopt(&format!("executor-{}", i + 1), child);
         }
@@ -135,13 +166,8 @@ impl TestCluster {
         self.executor_flight_ports.push(spec.flight_port);
         self.executor_grpc_ports.push(spec.grpc_port);
         let mut started = vec![(child, log)];
-        let ready = wait_for_executors(
-            self.port,
-            expect_registered,
-            &mut started,
-            self.auth.as_ref(),
-        )
-        .await;
+        let ready =
+            wait_for_executors(self.port, expect_registered, &mut started, &self.access).await;
         for (child, _) in started {
             self.adopt(&name, child);
         }
@@ -166,7 +192,7 @@ impl TestCluster {
             &self.scheduler_args,
         )
         .map_err(|e| e.to_string())?;
-        let ready = wait_for_scheduler(self.port, &mut scheduler, &log).await;
+        let ready = wait_for_scheduler(self.port, &mut scheduler, &log, &self.access).await;
         self.adopt("scheduler", scheduler);
         ready.map_err(|e| e.to_string())
     }
@@ -217,7 +243,7 @@ impl TestCluster {
     /// the cluster's token when it has one; `None` on any failure, as
     /// pollers retry.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
-        let client = ember_core::client::rest_client(self.auth.as_ref()).ok()?;
+        let client = self.access.rest_client().ok()?;
         let response = client
             .get(format!("{}{path}", self.http()))
             .timeout(std::time::Duration::from_secs(2))
@@ -229,13 +255,38 @@ impl TestCluster {
 
     /// The scheduler's HTTP base address.
     pub fn http(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.access.scheduler_http("127.0.0.1", self.port)
     }
 
     /// A log file of the cluster (`scheduler.log`, `executor-1.log`, ...).
     pub fn log(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+}
+
+/// Waits at most `bound` for `child` to exit; `None` if it still runs.
+pub fn wait_for_exit(
+    child: &mut std::process::Child,
+    bound: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + bound;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+/// A file of the committed TLS test fixtures (`tests/fixtures/tls`, made by
+/// its `make_certs.sh`): `ca.pem`, `server.pem` and `server.key` (for
+/// `localhost` and `127.0.0.1`), `other-ca.pem`.
+pub fn tls_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("tls")
+        .join(name)
 }
 
 impl Drop for TestCluster {

@@ -15,7 +15,8 @@ pub fn ember(mode: Mode, args: &[&str]) -> Output {
         .args(args)
         .env_remove("EMBER_CLUSTER")
         .env_remove("EMBER_AUTH_TOKEN")
-        .env_remove("EMBER_AUTH_TOKEN_FILE");
+        .env_remove("EMBER_AUTH_TOKEN_FILE")
+        .env_remove("EMBER_TLS_CA");
     if mode == Mode::Cluster {
         command.args(["--cluster", &shared().address()]);
     }

@@ -1,7 +1,7 @@
 //! Running SQL in tests: on Ember (embedded or on a cluster) and on
 //! single-process DataFusion, the oracle.
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, Int64Array, RecordBatch};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use ember_core::{ClusterTarget, EmberContext};
 use ember_jobs::sql::{SqlRunner, StatementKind};
@@ -61,4 +61,36 @@ pub async fn run_on_datafusion(
 /// Total rows of a result.
 pub fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Runs a two-stage query with a hash shuffle between the stages (executors
+/// fetch each other's output over Flight, and the client fetches the
+/// result), and checks its answer.
+pub async fn assert_shuffling_query_runs(ember: &EmberContext) {
+    let batches = ember
+        .session()
+        .sql(
+            "SELECT v % 7 AS k, count(*) AS n FROM generate_series(1, 100000) AS t(v) \
+             GROUP BY v % 7 ORDER BY k",
+        )
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("the shuffling query runs");
+    let counts: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            let n = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("count");
+            (0..n.len()).map(|i| n.value(i)).collect::<Vec<_>>()
+        })
+        .collect();
+    let expected: Vec<i64> = (0..7)
+        .map(|k| (1..=100_000).filter(|v| v % 7 == k).count() as i64)
+        .collect();
+    assert_eq!(counts, expected);
 }

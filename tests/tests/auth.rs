@@ -13,7 +13,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use arrow::array::{Array, Int64Array};
 use arrow_flight::Criteria;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use ballista_core::serde::protobuf::executor_grpc_client::ExecutorGrpcClient;
@@ -22,7 +21,8 @@ use ballista_core::serde::protobuf::{CancelTasksParams, GetJobStatusParams};
 use ember_core::auth::AuthToken;
 use ember_core::{ClusterTarget, EmberContext, EmberError};
 use ember_jobs::cluster::launch::{ExecutorSpec, Lifetime, find_binary, free_port, spawn_executor};
-use ember_tests::cluster::TestCluster;
+use ember_tests::cluster::{TestCluster, wait_for_exit};
+use ember_tests::sql::assert_shuffling_query_runs;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
@@ -199,34 +199,7 @@ async fn a_client_with_the_token_runs_shuffling_queries_and_others_are_refused()
     let ember = EmberContext::connect_with_auth(target, Some(token))
         .await
         .expect("the token holder connects");
-    // Two stages with a hash shuffle between them: executors fetch each
-    // other's output over Flight, and the client fetches the result.
-    let batches = ember
-        .session()
-        .sql(
-            "SELECT v % 7 AS k, count(*) AS n FROM generate_series(1, 100000) AS t(v) \
-             GROUP BY v % 7 ORDER BY k",
-        )
-        .await
-        .expect("plan")
-        .collect()
-        .await
-        .expect("the query runs on the authenticated cluster");
-    let counts: Vec<i64> = batches
-        .iter()
-        .flat_map(|b| {
-            let n = b
-                .column(1)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .expect("count");
-            (0..n.len()).map(|i| n.value(i)).collect::<Vec<_>>()
-        })
-        .collect();
-    let expected: Vec<i64> = (0..7)
-        .map(|k| (1..=100_000).filter(|v| v % 7 == k).count() as i64)
-        .collect();
-    assert_eq!(counts, expected);
+    assert_shuffling_query_runs(&ember).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,21 +291,6 @@ async fn an_executor_with_the_wrong_token_cannot_join() {
         1,
         "only the cluster's own executor is registered: {body}"
     );
-}
-
-fn wait_for_exit(
-    child: &mut std::process::Child,
-    bound: Duration,
-) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + bound;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    None
 }
 
 fn read(path: &Path) -> String {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ember_core::auth::AuthToken;
+use ember_core::access::ClusterAccess;
 
 use crate::error::{JobsError, Result};
 
@@ -149,10 +149,16 @@ fn spawn(mut command: Command, log: &Path, lifetime: Lifetime) -> Result<Child> 
 }
 
 /// Waits until the scheduler on `port` answers `/healthz`, failing early
-/// (with the end of its log) if the process exits.
-pub async fn wait_for_scheduler(port: u16, child: &mut Child, log: &Path) -> Result<()> {
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/healthz");
+/// (with the end of its log) if the process exits. `access` says whether it
+/// serves TLS, and the CA to trust.
+pub async fn wait_for_scheduler(
+    port: u16,
+    child: &mut Child,
+    log: &Path,
+    access: &ClusterAccess,
+) -> Result<()> {
+    let client = access.rest_client()?;
+    let url = format!("{}/healthz", access.scheduler_http("127.0.0.1", port));
     let deadline = Instant::now() + SCHEDULER_START_TIMEOUT;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -180,16 +186,16 @@ pub async fn wait_for_scheduler(port: u16, child: &mut Child, log: &Path) -> Res
 }
 
 /// Waits until `expected` executors are registered with the scheduler on
-/// `port`, failing early if one of `children` exits. `auth` is the cluster's
-/// token, if it has one.
+/// `port`, failing early if one of `children` exits. `access` carries the
+/// cluster's token and CA, if it has them.
 pub async fn wait_for_executors(
     port: u16,
     expected: usize,
     children: &mut [(Child, PathBuf)],
-    auth: Option<&AuthToken>,
+    access: &ClusterAccess,
 ) -> Result<()> {
-    let client = ember_core::client::rest_client(auth)?;
-    let url = format!("http://127.0.0.1:{port}/api/executors");
+    let client = access.rest_client()?;
+    let url = format!("{}/api/executors", access.scheduler_http("127.0.0.1", port));
     let deadline = Instant::now() + EXECUTORS_START_TIMEOUT;
     let mut registered = 0;
     while Instant::now() < deadline {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ember_core::auth::AuthToken;
+use ember_core::access::ClusterAccess;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::launch::{
@@ -100,9 +100,11 @@ pub async fn up(spec: &LocalClusterSpec, state_dir: &Path) -> Result<LocalCluste
             "--executors must be at least 1".to_string(),
         ));
     }
-    // The processes inherit this environment, token included: checked here
-    // so a bad token fails before anything starts.
-    let auth = AuthToken::resolve(None)?;
+    // The processes inherit this environment, token and TLS files included
+    // (`EMBER_AUTH_TOKEN*`, `EMBER_TLS_*`): checked here so a bad token or
+    // certificate fails before anything starts.
+    let access = ClusterAccess::from_env()?;
+    ember_core::tls::ServerIdentity::resolve(None, None)?;
     std::fs::create_dir_all(state_dir).map_err(|e| JobsError::io(state_dir, e))?;
     let port = match spec.port {
         Some(p) if p != 0 => p,
@@ -110,7 +112,7 @@ pub async fn up(spec: &LocalClusterSpec, state_dir: &Path) -> Result<LocalCluste
     };
     let scheduler_log = state_dir.join("scheduler.log");
     let mut scheduler = spawn_scheduler(port, &scheduler_log, Lifetime::Detached, &[])?;
-    if let Err(e) = wait_for_scheduler(port, &mut scheduler, &scheduler_log).await {
+    if let Err(e) = wait_for_scheduler(port, &mut scheduler, &scheduler_log, &access).await {
         let _ = scheduler.kill();
         return Err(e);
     }
@@ -144,7 +146,7 @@ pub async fn up(spec: &LocalClusterSpec, state_dir: &Path) -> Result<LocalCluste
     // Recorded before waiting, so `ember cluster down` can clean up even if
     // start-up fails half-way.
     write_state(state_dir, &cluster)?;
-    if let Err(e) = wait_for_executors(port, spec.executors, &mut children, auth.as_ref()).await {
+    if let Err(e) = wait_for_executors(port, spec.executors, &mut children, &access).await {
         stop(&cluster);
         let _ = std::fs::remove_file(state_file(state_dir));
         return Err(e);

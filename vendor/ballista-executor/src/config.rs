@@ -289,6 +289,7 @@ impl TryFrom<Config> for ExecutorProcessConfig {
             override_arrow_flight_service: None,
             override_create_grpc_client_endpoint: None,
             override_grpc_request_check: None,
+            override_server_tls: None,
             client_ttl: opt.client_ttl,
             health: crate::health::ExecutorHealth::new(),
         };

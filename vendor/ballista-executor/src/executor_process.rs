@@ -336,6 +336,9 @@ pub struct ExecutorProcessConfig {
     /// Ember patch: a check every request to the executor's gRPC and Arrow
     /// Flight servers passes before it is served.
     pub override_grpc_request_check: Option<Arc<crate::GrpcRequestCheck>>,
+    /// Ember patch: TLS for the executor's gRPC and Arrow Flight servers
+    /// (the certificate they present); `None` serves plain HTTP/2.
+    pub override_server_tls: Option<tonic::transport::ServerTlsConfig>,
     /// Number of seconds an established client connection is cached while idle.
     /// `0` disables the pool, so every shuffle fetch opens and drops its own
     /// connection and a shuffle-heavy query can exhaust the host's ephemeral
@@ -409,6 +412,7 @@ impl Default for ExecutorProcessConfig {
             override_arrow_flight_service: None,
             override_create_grpc_client_endpoint: None,
             override_grpc_request_check: None,
+            override_server_tls: None,
             client_ttl: 30,
             health: crate::health::ExecutorHealth::new(),
         }
@@ -767,6 +771,7 @@ pub async fn start_executor_process(
                 opt.grpc_max_decoding_message_size as usize,
                 opt.grpc_server_config.clone(),
                 opt.override_grpc_request_check.clone(),
+                opt.override_server_tls.clone(),
             )
             .await
         }
@@ -875,13 +880,14 @@ async fn flight_server_task(
     max_decoding_message_size: usize,
     grpc_server_config: GrpcServerConfig,
     request_check: Option<Arc<crate::GrpcRequestCheck>>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 ) -> JoinHandle<Result<(), BallistaError>> {
     tokio::spawn(async move {
         info!(
             "Built-in arrow flight server listening on: {address:?} max_encoding_size: {max_encoding_message_size} max_decoding_size: {max_decoding_message_size}"
         );
 
-        let server_future = create_grpc_server(&grpc_server_config)
+        let server_future = crate::with_server_tls(create_grpc_server(&grpc_server_config), tls)?
             .add_service(crate::with_request_check(
                 FlightServiceServer::new(BallistaFlightService::new(work_dir))
                     .max_decoding_message_size(max_decoding_message_size)

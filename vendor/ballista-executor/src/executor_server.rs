@@ -159,10 +159,14 @@ pub async fn startup<T: 'static + AsLogicalPlan, U: 'static + AsExecutionPlan>(
                 .max_decoding_message_size(config.grpc_max_decoding_message_size as usize),
             config.override_grpc_request_check.clone(),
         );
+        let mut grpc_server = crate::with_server_tls(
+            create_grpc_server(&grpc_server_config),
+            config.override_server_tls.clone(),
+        )?;
         let mut grpc_shutdown = shutdown_noti.subscribe_for_shutdown();
         tokio::spawn(async move {
             let shutdown_signal = grpc_shutdown.recv();
-            let grpc_server_future = create_grpc_server(&grpc_server_config)
+            let grpc_server_future = grpc_server
                 .add_service(server)
                 .serve_with_incoming_shutdown(incoming, shutdown_signal);
             grpc_server_future.await.map_err(|e| {

@@ -94,6 +94,21 @@ pub type GrpcRequestCheck = dyn Fn(&tonic::metadata::MetadataMap) -> Result<(), 
     + Send
     + Sync;
 
+/// Ember patch: `server` serving TLS with `tls`, when given.
+pub fn with_server_tls(
+    server: tonic::transport::Server,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> Result<tonic::transport::Server, ballista_core::error::BallistaError> {
+    match tls {
+        Some(tls) => server.tls_config(tls).map_err(|e| {
+            ballista_core::error::BallistaError::Configuration(format!(
+                "executor TLS certificate or key: {e}"
+            ))
+        }),
+        None => Ok(server),
+    }
+}
+
 /// Ember patch: wraps a tonic service so that every request first passes
 /// `check`, when there is one.
 pub fn with_request_check<S>(

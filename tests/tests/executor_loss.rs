@@ -16,6 +16,10 @@
 //! sorted partitions) feeding an aggregate of hashes. Ember's defaults (2 s
 //! executor heartbeats, a 10 s heartbeat timeout checked every 2 s) are what
 //! these tests run with.
+//!
+//! When every executor is lost the job fails within a bound, a resubmitted
+//! query runs once an executor is back, and a pipeline step in that case is
+//! recorded as a failed attempt and retried by its policy.
 
 // Test code: a failed expectation is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -420,4 +424,123 @@ async fn after_a_scheduler_restart_executors_rejoin_and_the_client_resubmits() {
         .await
         .expect("resubmitted after the restart");
     assert_eq!(ember_tests::sql::row_count(&answer[0]), 1);
+}
+
+/// The nightly case: a pipeline step whose job loses every executor. The
+/// runner records the failed attempt with the scheduler's error, waits its
+/// `retry_delay`, and runs the step again, which succeeds once an executor
+/// has joined. The scheduler here gives up on lost executors after 3 s
+/// (`--executor-timeout-seconds`, 10 s by default) to keep the test short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_step_that_loses_every_executor_is_recorded_and_retried() {
+    let data = tpch(SCALE_FACTOR, FILES);
+    let scheduler_args = ["--executor-timeout-seconds".to_string(), "3".to_string()];
+    let executor_args = ["--heartbeat-interval-seconds".to_string(), "1".to_string()];
+    let mut cluster = TestCluster::start(1, &scheduler_args, &executor_args)
+        .await
+        .expect("start a cluster of one executor");
+    let work = tempfile::tempdir().expect("work dir");
+    let pipeline = work.path().join("nightly.toml");
+    let lineitem = data.join("lineitem");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "name = \"nightly\"\n\
+             [tables.lineitem]\npath = \"{}/\"\n\
+             [[step]]\nname = \"rank\"\nretries = 1\nretry_delay = \"8s\"\n\
+             [step.sql]\noutput = \"ranked\"\nquery = \"{HEAVY_FINAL_STAGE}\"\n",
+            lineitem.display()
+        ),
+    )
+    .expect("write pipeline");
+    let history = work.path().join("history.sqlite");
+    let output_dir = work.path().join("output");
+    let run = std::process::Command::new(
+        ember_jobs::cluster::launch::find_binary("ember").expect("ember binary"),
+    )
+    .arg("run")
+    .arg(&pipeline)
+    .args(["--cluster", &cluster.address(), "--history"])
+    .arg(&history)
+    .arg("--output-dir")
+    .arg(&output_dir)
+    .args(["--no-progress", "--format", "json", "--ds", "2026-12-01"])
+    .env_remove("EMBER_AUTH_TOKEN")
+    .env_remove("EMBER_AUTH_TOKEN_FILE")
+    .env_remove("EMBER_TLS_CA")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("run the pipeline");
+
+    // The step's job runs: its only executor dies.
+    let started = Instant::now();
+    let job = loop {
+        assert!(started.elapsed() < QUERY_BOUND, "the step's job never ran");
+        if let Some(job) = running_job(&cluster).await {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    cluster.kill("executor-1");
+    // The job fails (3 s to notice, 3 s of grace); then an executor joins,
+    // within the step's retry delay.
+    loop {
+        assert!(
+            started.elapsed() < QUERY_BOUND,
+            "job {job} did not fail without executors"
+        );
+        let jobs: Vec<serde_json::Value> = cluster.get_json("/api/jobs").await.unwrap_or_default();
+        if jobs
+            .iter()
+            .any(|j| j["job_id"] == job.as_str() && j["status"] == "Failed")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster
+        .add_executor(1, &[])
+        .await
+        .expect("a new executor joins");
+    let output = tokio::task::spawn_blocking(move || run.wait_with_output())
+        .await
+        .expect("wait task")
+        .expect("the pipeline run ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the retried run fails: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the run's JSON report");
+    assert_eq!(report["state"], "succeeded", "{report}");
+
+    // The history holds both attempts, the first with the scheduler's error.
+    let run_id = report["run_id"].as_i64().expect("run id").to_string();
+    let shown = std::process::Command::new(
+        ember_jobs::cluster::launch::find_binary("ember").expect("ember binary"),
+    )
+    .args(["runs", "show", &run_id, "--format", "json", "--history"])
+    .arg(&history)
+    .output()
+    .expect("ember runs show");
+    let details: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("run details");
+    let attempts: Vec<&serde_json::Value> = details["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter(|a| a["step"] == "rank")
+        .collect();
+    let states: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, vec!["failed", "succeeded"], "{details}");
+    let first_error = attempts[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        first_error.contains("executors were lost"),
+        "the first attempt's recorded error: {first_error}"
+    );
+    eprintln!(
+        "pipeline run {run_id}: attempt 1 failed ({first_error}); attempt 2 succeeded on the new executor, {:.1} s after the start",
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -233,10 +233,9 @@ table = "second"
 expect = { min_rows = 1 }
 "#;
 
-/// Four billion pairs: several times the 3 s timeout, yet short enough that
-/// the executors are soon free again. (A cancelled job stops at once on the
-/// scheduler and its tasks are aborted, but Ballista 55's shuffle writer keeps
-/// computing to the end: see docs/engine.md, "Cancellation".)
+/// Four billion pairs: several times the 3 s timeout. (A cancelled job
+/// stops at once on the scheduler, and its tasks stop computing on the
+/// executors within seconds: see docs/engine.md, "Cancellation".)
 const TOO_SLOW: &str = "SELECT a.value AS n FROM generate_series(1, 200000) a CROSS JOIN generate_series(1, 20000) b WHERE a.value * b.value = -1";
 
 #[test]

@@ -27,9 +27,15 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
 use crate::EMBER_VERSION;
+use crate::parallel_write::PartitionedWriteExec;
 use crate::registry::{ember_aggregate_functions, ember_scalar_functions};
 
 const STAMP_PREFIX: &str = "ember/";
+
+/// Marks Ember's [`PartitionedWriteExec`] among extension nodes. It starts
+/// with a zero byte, which no protobuf message (Ballista's nodes) can start
+/// with: field number 0 does not exist.
+const PARTITIONED_WRITE_TAG: &[u8] = b"\0ember-partitioned-write;";
 
 fn stamp(buf: &mut Vec<u8>) {
     buf.extend_from_slice(STAMP_PREFIX.as_bytes());
@@ -169,6 +175,10 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(stamped) = buf.strip_prefix(PARTITIONED_WRITE_TAG) {
+            check_stamp("PartitionedWriteExec", stamped)?;
+            return crate::parallel_write::decode(inputs);
+        }
         self.inner.try_decode(buf, inputs, ctx, proto_converter)
     }
 
@@ -178,6 +188,11 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if node.is::<PartitionedWriteExec>() {
+            buf.extend_from_slice(PARTITIONED_WRITE_TAG);
+            stamp(buf);
+            return Ok(());
+        }
         self.inner.try_encode(node, buf, proto_converter)
     }
 

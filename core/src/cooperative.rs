@@ -20,9 +20,9 @@
 //! It costs a counter decrement per batch, and `CooperativeExec` is part
 //! of DataFusion's plan protocol, so executors decode it like any node.
 //!
-//! This makes the task's future stop; in Ballista 55 the shuffle writer's
-//! coordinator, spawned apart from that future, still computes to the end
-//! (see `tests/tests/cancellation.rs`).
+//! This makes the task's future stop; the shuffle writer's coordinator,
+//! spawned apart from that future, stops with it in Ember's vendored
+//! `ballista-core` (see `vendor/README.md` and `tests/tests/cancellation.rs`).
 
 use std::sync::Arc;
 

@@ -15,6 +15,8 @@
 //! * [`object_store`]: local files and S3 (from the standard AWS environment);
 //! * [`data_roots`]: the paths a cluster process may read and write;
 //! * [`cooperative`]: cross joins and unnests yield, so cancelled tasks stop;
+//! * [`parallel_write`]: `COPY` and inserts write files in the tasks that
+//!   compute the rows, not through one writer;
 //! * [`session`]: the session state, runtime and producers for each role;
 //! * [`embedded`]: an in-process scheduler and executor, so a command with no
 //!   cluster address works with nothing running;
@@ -40,6 +42,7 @@ pub mod embedded;
 pub mod error;
 pub mod jobs_api;
 pub mod object_store;
+pub mod parallel_write;
 pub mod registry;
 pub mod scheduler_service;
 pub mod session;

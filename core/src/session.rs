@@ -25,6 +25,7 @@ use crate::cooperative::YieldingJoinsAndUnnests;
 use crate::data_roots::DataRoots;
 use crate::error::{EmberError, Result};
 use crate::object_store::EmberObjectStoreRegistry;
+use crate::parallel_write::ParallelFileWrites;
 use crate::registry::register_ember_functions;
 
 static STORES: OnceLock<Arc<EmberObjectStoreRegistry>> = OnceLock::new();
@@ -83,6 +84,8 @@ pub fn ember_session_state(
         // Last: cross joins and unnests yield to tokio, so that a cancelled
         // task stops on its executor (see `crate::cooperative`).
         .with_physical_optimizer_rule(Arc::new(YieldingJoinsAndUnnests))
+        // Writes run where the rows are computed (see `crate::parallel_write`).
+        .with_physical_optimizer_rule(Arc::new(ParallelFileWrites))
         .build();
     register_ember_functions(&mut state)?;
     Ok(state)

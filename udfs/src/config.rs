@@ -32,6 +32,11 @@ config_namespace! {
         /// Write to a temporary sibling of the target and rename it into place when the
         /// job succeeds, so the target appears complete or not at all.
         pub atomic: bool, default = true
+        /// Write a directory target from the tasks that compute the rows, one file or more
+        /// per partition, instead of gathering every row into one writer (an extra stage
+        /// that shuffles the whole output). Single-file targets and `ORDER BY` writes always
+        /// use one writer.
+        pub parallel: bool, default = true
     }
 }
 

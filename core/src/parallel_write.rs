@@ -1,0 +1,433 @@
+//! File writes in parallel, where the rows are computed.
+//!
+//! DataFusion plans `COPY ... TO 'dir/'` (and `INSERT INTO` a listing table)
+//! as a `DataSinkExec` that requires a single input partition: one writer
+//! takes every row and splits them into files itself. On one machine that is
+//! a merge of streams. Under Ballista the merge is a stage boundary: every
+//! task of the stage that computes the rows writes all of them to shuffle
+//! files, and one task of a second stage reads them all back and encodes the
+//! output alone. For a scoring job that is the whole table written twice and
+//! read once more than needed, with one core encoding Parquet while the
+//! others wait.
+//!
+//! [`ParallelFileWrites`] rewrites `DataSinkExec(CoalescePartitionsExec(X))`
+//! into `sum(count)` over [`PartitionedWriteExec`], which hands each
+//! partition of `X` to the same sink in the task that computes it. Each
+//! partition's write gets its own random file prefix from DataFusion's sink,
+//! so the files of one write never collide, and the output directory holds
+//! the same rows (in more files). Only appends to a directory are rewritten:
+//! a single-file target, an ordered write (`ORDER BY`, which plans a merge,
+//! not a coalesce) and overwrites keep DataFusion's single writer, and so
+//! does every write after `SET ember.write.parallel = false`.
+//!
+//! The node travels to executors through Ember's physical codec
+//! (`crate::codec`): it carries no state of its own, and its child is the
+//! `DataSinkExec` that DataFusion's codec already serializes.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{internal_err, plan_err};
+use datafusion::datasource::file_format::csv::CsvSink;
+use datafusion::datasource::file_format::json::JsonSink;
+use datafusion::datasource::file_format::parquet::ParquetSink;
+use datafusion::datasource::physical_plan::{FileSink, FileSinkConfig};
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::functions_aggregate::sum::sum_udaf;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
+    PlanProperties, ReplaceChildrenOptions, execute_input_stream,
+};
+use futures::StreamExt;
+
+use crate::config::EmberConfig;
+
+/// Runs one write per input partition of its child `DataSinkExec`, each in
+/// the task computing that partition; partition `i` yields one row: the
+/// rows partition `i` wrote (`count`, `UInt64`).
+#[derive(Debug)]
+pub struct PartitionedWriteExec {
+    /// The `DataSinkExec` whose sink and input are used (it is never
+    /// executed itself).
+    sink_exec: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl PartitionedWriteExec {
+    /// Wraps `sink_exec`, which must be a `DataSinkExec`.
+    pub fn try_new(sink_exec: Arc<dyn ExecutionPlan>) -> Result<Self> {
+        let Some(sink) = sink_exec.downcast_ref::<DataSinkExec>() else {
+            return internal_err!("PartitionedWriteExec wraps a DataSinkExec, got {sink_exec:?}");
+        };
+        let partitions = sink.input().output_partitioning().partition_count();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        Ok(Self {
+            sink_exec,
+            properties: Arc::new(properties),
+        })
+    }
+
+    fn sink(&self) -> Result<&DataSinkExec> {
+        match self.sink_exec.downcast_ref::<DataSinkExec>() {
+            Some(sink) => Ok(sink),
+            None => internal_err!("PartitionedWriteExec lost its DataSinkExec"),
+        }
+    }
+}
+
+/// The schema of a sink's answer: the rows written.
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+impl DisplayAs for PartitionedWriteExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "PartitionedWriteExec: partitions={}",
+            self.properties.output_partitioning().partition_count()
+        )
+    }
+}
+
+impl ExecutionPlan for PartitionedWriteExec {
+    fn name(&self) -> &'static str {
+        "PartitionedWriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.sink_exec]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match <[_; 1]>::try_from(children) {
+            Ok([child]) => Ok(Arc::new(Self::try_new(child)?)),
+            Err(children) => {
+                internal_err!("PartitionedWriteExec has one child, got {}", children.len())
+            }
+        }
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let sink = self.sink()?;
+        let data = execute_input_stream(
+            Arc::clone(sink.input()),
+            Arc::clone(sink.sink().schema()),
+            partition,
+            Arc::clone(&context),
+        )?;
+        let sink_exec = Arc::clone(&self.sink_exec);
+        let stream = futures::stream::once(async move {
+            let Some(sink) = sink_exec.downcast_ref::<DataSinkExec>() else {
+                return internal_err!("PartitionedWriteExec lost its DataSinkExec");
+            };
+            let count = sink.sink().write_all(data, &context).await?;
+            let rows = Arc::new(UInt64Array::from(vec![count])) as ArrayRef;
+            Ok(RecordBatch::try_new(count_schema(), vec![rows])?)
+        })
+        .boxed();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            stream,
+        )))
+    }
+}
+
+/// The rule: see the module docs.
+#[derive(Debug, Default)]
+pub struct ParallelFileWrites;
+
+/// The file sink config of `sink`, for the file sinks this rule knows.
+fn file_sink_config(sink: &DataSinkExec) -> Option<&FileSinkConfig> {
+    let sink = sink.sink();
+    if let Some(s) = sink.downcast_ref::<ParquetSink>() {
+        return Some(s.config());
+    }
+    if let Some(s) = sink.downcast_ref::<CsvSink>() {
+        return Some(s.config());
+    }
+    sink.downcast_ref::<JsonSink>().map(|s| s.config())
+}
+
+/// Whether `config` appends files to a directory (so that writers with
+/// their own file names can share it).
+fn appends_to_a_directory(config: &FileSinkConfig) -> bool {
+    let Some(path) = config.table_paths.first() else {
+        return false;
+    };
+    config.insert_op == InsertOp::Append && !config.file_output_mode.single_file_output(path)
+}
+
+/// `sum(count)` over `partials`, named `count` like a sink's answer.
+fn total_count(partials: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let input_schema = partials.schema();
+    let sum = AggregateExprBuilder::new(sum_udaf(), vec![Arc::new(Column::new("count", 0))])
+        .schema(Arc::clone(&input_schema))
+        .alias("count")
+        .build()?;
+    let merged = Arc::new(CoalescePartitionsExec::new(partials));
+    Ok(Arc::new(AggregateExec::try_new(
+        AggregateMode::Single,
+        PhysicalGroupBy::new_single(vec![]),
+        vec![Arc::new(sum)],
+        vec![None],
+        merged,
+        input_schema,
+    )?))
+}
+
+impl PhysicalOptimizerRule for ParallelFileWrites {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !EmberConfig::from_options(config).write.parallel {
+            return Ok(plan);
+        }
+        let rewritten = plan.transform_up(|node| {
+            let Some(sink) = node.downcast_ref::<DataSinkExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(merge) = sink.input().downcast_ref::<CoalescePartitionsExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let parallel = merge.input().output_partitioning().partition_count() > 1
+                && sink.sort_order().is_none()
+                && merge.fetch().is_none()
+                && file_sink_config(sink).is_some_and(appends_to_a_directory);
+            if !parallel {
+                return Ok(Transformed::no(node));
+            }
+            // The same sink, fed by the partitions themselves.
+            let per_partition = Arc::clone(&node).replace_children(
+                vec![Arc::clone(merge.input())],
+                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+            )?;
+            let writes = Arc::new(PartitionedWriteExec::try_new(per_partition)?);
+            Ok(Transformed::yes(total_count(writes)?))
+        })?;
+        Ok(rewritten.data)
+    }
+
+    fn name(&self) -> &str {
+        "ParallelFileWrites"
+    }
+
+    fn schema_check(&self) -> bool {
+        // The answer keeps its name and type; the sum is nullable where the
+        // sink's count is not.
+        false
+    }
+}
+
+/// Plans a codec can refuse: only a `DataSinkExec` child is valid.
+pub fn decode(inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+    match inputs {
+        [child] => Ok(Arc::new(PartitionedWriteExec::try_new(Arc::clone(child))?)),
+        _ => plan_err!("PartitionedWriteExec has one input, got {}", inputs.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ember_session_config;
+    use crate::session::{ember_runtime_env, ember_session_state};
+    use datafusion::physical_plan::displayable;
+    use datafusion::prelude::SessionContext;
+
+    /// A session over three CSV files (three partitions) of 100 rows each.
+    async fn three_files() -> (SessionContext, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("input");
+        std::fs::create_dir_all(&input).unwrap();
+        for f in 0..3 {
+            let rows: String = (0..100)
+                .map(|i| format!("{},{}\n", f * 100 + i, i % 7))
+                .collect();
+            std::fs::write(input.join(format!("part-{f}.csv")), format!("n,k\n{rows}")).unwrap();
+        }
+        let config = ember_session_config().with_target_partitions(4);
+        let state = ember_session_state(config, ember_runtime_env(None).unwrap()).unwrap();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}/' OPTIONS ('format.has_header' 'true')",
+            input.display()
+        ))
+        .await
+        .unwrap();
+        (ctx, dir)
+    }
+
+    async fn plan_of(ctx: &SessionContext, sql: &str) -> String {
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        displayable(plan.as_ref()).indent(false).to_string()
+    }
+
+    async fn count(ctx: &SessionContext, sql: &str) -> u64 {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let column = batches[0].column(0);
+        let counts = column.as_any().downcast_ref::<UInt64Array>().unwrap();
+        counts.value(0)
+    }
+
+    #[tokio::test]
+    async fn a_directory_copy_writes_each_partition_where_it_is_computed() {
+        let (ctx, dir) = three_files().await;
+        let out = dir.path().join("out");
+        let copy = format!(
+            "COPY (SELECT n, k * 2 AS k2 FROM t) TO '{}/' STORED AS PARQUET",
+            out.display()
+        );
+        let plan = plan_of(&ctx, &copy).await;
+        assert!(
+            plan.contains("PartitionedWriteExec: partitions=3"),
+            "{plan}"
+        );
+        assert_eq!(count(&ctx, &copy).await, 300);
+        let files = std::fs::read_dir(&out).unwrap().count();
+        assert_eq!(files, 3, "one file per partition");
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE o STORED AS PARQUET LOCATION '{}/'",
+            out.display()
+        ))
+        .await
+        .unwrap();
+        let check = "SELECT count(*) AS c, sum(n) AS s, sum(k2) AS k FROM o";
+        let expected = "SELECT count(*) AS c, sum(n) AS s, sum(k * 2) AS k FROM t";
+        let got = ctx.sql(check).await.unwrap().collect().await.unwrap();
+        let want = ctx.sql(expected).await.unwrap().collect().await.unwrap();
+        assert_eq!(
+            datafusion::arrow::util::pretty::pretty_format_batches(&got)
+                .unwrap()
+                .to_string(),
+            datafusion::arrow::util::pretty::pretty_format_batches(&want)
+                .unwrap()
+                .to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn single_files_ordered_writes_and_the_switch_keep_one_writer() {
+        let (ctx, dir) = three_files().await;
+        let single = format!(
+            "COPY (SELECT n FROM t) TO '{}' STORED AS PARQUET",
+            dir.path().join("one.parquet").display()
+        );
+        let ordered = format!(
+            "COPY (SELECT n FROM t ORDER BY n) TO '{}/' STORED AS PARQUET",
+            dir.path().join("ordered").display()
+        );
+        for sql in [single, ordered] {
+            let plan = plan_of(&ctx, &sql).await;
+            assert!(!plan.contains("PartitionedWriteExec"), "{sql}: {plan}");
+            assert_eq!(count(&ctx, &sql).await, 300, "{sql}");
+        }
+        let ordered_files = std::fs::read_dir(dir.path().join("ordered"))
+            .unwrap()
+            .count();
+        assert_eq!(ordered_files, 1, "an ordered write stays one file");
+
+        ctx.sql("SET ember.write.parallel = false").await.unwrap();
+        let off = format!(
+            "COPY (SELECT n FROM t) TO '{}/' STORED AS PARQUET",
+            dir.path().join("off").display()
+        );
+        let plan = plan_of(&ctx, &off).await;
+        assert!(!plan.contains("PartitionedWriteExec"), "{plan}");
+        assert_eq!(count(&ctx, &off).await, 300);
+    }
+
+    #[tokio::test]
+    async fn the_node_round_trips_through_embers_codec() {
+        use datafusion_proto::bytes::{
+            physical_plan_from_bytes_with_extension_codec,
+            physical_plan_to_bytes_with_extension_codec,
+        };
+        let (ctx, dir) = three_files().await;
+        let copy = format!(
+            "COPY (SELECT n FROM t) TO '{}/' STORED AS PARQUET",
+            dir.path().join("out").display()
+        );
+        let plan = ctx
+            .sql(&copy)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let codec = crate::codec::EmberPhysicalCodec::default();
+        let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(&plan), &codec).unwrap();
+        let decoded =
+            physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec).unwrap();
+        let shown = |p: &Arc<dyn ExecutionPlan>| displayable(p.as_ref()).indent(false).to_string();
+        assert!(shown(&decoded).contains("PartitionedWriteExec"));
+        assert_eq!(shown(&plan), shown(&decoded));
+        // A node whose child is not a sink is refused, naming the node.
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let input: Arc<dyn ExecutionPlan> =
+            Arc::new(datafusion::physical_plan::empty::EmptyExec::new(schema));
+        let err = decode(&[input]).unwrap_err().to_string();
+        assert!(err.contains("PartitionedWriteExec"), "{err}");
+    }
+}

@@ -274,7 +274,8 @@ impl PhysicalOptimizerRule for ParallelFileWrites {
     }
 }
 
-/// Plans a codec can refuse: only a `DataSinkExec` child is valid.
+/// Rebuilds the node from its decoded child (Ember's codec): only a
+/// `DataSinkExec` child is valid.
 pub fn decode(inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
     match inputs {
         [child] => Ok(Arc::new(PartitionedWriteExec::try_new(Arc::clone(child))?)),

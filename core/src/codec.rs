@@ -17,8 +17,10 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::catalog::TableProvider;
+use datafusion::common::parsers::CsvQuoteStyle;
 use datafusion::common::{TableReference, plan_err};
 use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::datasource::file_format::csv::CsvFormatFactory;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
@@ -68,6 +70,26 @@ fn ember_udaf(name: &str) -> Option<Arc<AggregateUDF>> {
     ember_aggregate_functions()
         .into_iter()
         .find(|f| f.name() == name)
+}
+
+/// DataFusion 55 encodes a CSV format's quote style with `as i32`, but the
+/// Rust enum (`Always, Necessary, ..`) and the protobuf enum (`Necessary,
+/// Always, ..`) order their first two variants differently: a CSV `COPY`
+/// planned on the scheduler quoted every field by default, and
+/// `quote_style 'Always'` quoted only where necessary. The decoder is right,
+/// so the encoder's input is swapped to compensate
+/// (`csv_quote_styles_survive_the_codec` checks the round trip).
+fn compensate_csv_quote_style(node: Arc<dyn FileFormatFactory>) -> Arc<dyn FileFormatFactory> {
+    let Some(csv) = node.downcast_ref::<CsvFormatFactory>() else {
+        return node;
+    };
+    let mut options = csv.options.clone().unwrap_or_default();
+    options.quote_style = match options.quote_style {
+        CsvQuoteStyle::Always => CsvQuoteStyle::Necessary,
+        CsvQuoteStyle::Necessary => CsvQuoteStyle::Always,
+        other => other,
+    };
+    Arc::new(CsvFormatFactory::new_with_options(options))
 }
 
 /// Ember's logical codec (client to scheduler).
@@ -123,7 +145,8 @@ impl LogicalExtensionCodec for EmberLogicalCodec {
         buf: &mut Vec<u8>,
         node: Arc<dyn FileFormatFactory>,
     ) -> Result<()> {
-        self.inner.try_encode_file_format(buf, node)
+        self.inner
+            .try_encode_file_format(buf, compensate_csv_quote_style(node))
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
@@ -234,6 +257,31 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_quote_styles_survive_the_codec() {
+        let codec = EmberLogicalCodec::default();
+        let ctx = datafusion::prelude::SessionContext::new();
+        for style in [
+            CsvQuoteStyle::Always,
+            CsvQuoteStyle::Necessary,
+            CsvQuoteStyle::NonNumeric,
+            CsvQuoteStyle::Never,
+        ] {
+            let mut options = datafusion::common::config::CsvOptions::default();
+            options.quote_style = style;
+            let mut buf = Vec::new();
+            codec
+                .try_encode_file_format(
+                    &mut buf,
+                    Arc::new(CsvFormatFactory::new_with_options(options)),
+                )
+                .unwrap();
+            let back = codec.try_decode_file_format(&buf, &ctx.task_ctx()).unwrap();
+            let back = back.downcast_ref::<CsvFormatFactory>().unwrap();
+            assert_eq!(back.options.as_ref().unwrap().quote_style, style);
+        }
+    }
 
     #[test]
     fn ember_functions_round_trip_with_the_release_stamp() {

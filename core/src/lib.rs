@@ -17,6 +17,9 @@
 //! * [`cooperative`]: cross joins and unnests yield, so cancelled tasks stop;
 //! * [`parallel_write`]: `COPY` and inserts write files in the tasks that
 //!   compute the rows, not through one writer;
+//! * [`write_options`]: a write's format options (`COPY ... OPTIONS`,
+//!   `SET datafusion.execution.parquet.*`) resolved into the plan on the
+//!   client, so the scheduler plans the write with them;
 //! * [`session`]: the session state, runtime and producers for each role;
 //! * [`embedded`]: an in-process scheduler and executor, so a command with no
 //!   cluster address works with nothing running;
@@ -47,6 +50,7 @@ pub mod registry;
 pub mod scheduler_service;
 pub mod session;
 pub mod tls;
+pub mod write_options;
 
 pub use client::{ClusterTarget, EmberContext};
 pub use error::{EmberError, Result};

@@ -27,6 +27,7 @@ use crate::error::{EmberError, Result};
 use crate::object_store::EmberObjectStoreRegistry;
 use crate::parallel_write::ParallelFileWrites;
 use crate::registry::register_ember_functions;
+use crate::write_options::ResolveWriteOptions;
 
 static STORES: OnceLock<Arc<EmberObjectStoreRegistry>> = OnceLock::new();
 
@@ -87,6 +88,9 @@ pub fn ember_session_state(
         // Writes run where the rows are computed (see `crate::parallel_write`).
         .with_physical_optimizer_rule(Arc::new(ParallelFileWrites))
         .build();
+    // Appended to DataFusion's analyzer rules: a write's options must be in
+    // the plan before the client serializes it (see `crate::write_options`).
+    state.add_analyzer_rule(Arc::new(ResolveWriteOptions));
     register_ember_functions(&mut state)?;
     Ok(state)
 }

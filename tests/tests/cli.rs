@@ -271,3 +271,79 @@ fn cluster_up_runs_queries_and_down_stops_it() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// The compression of every column chunk of every Parquet file in `dir`.
+fn compressions_in(dir: &std::path::Path) -> Vec<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("output dir") {
+        let path = entry.expect("entry").path();
+        let file = std::fs::File::open(&path).expect("open");
+        let reader = SerializedFileReader::new(file).expect("a Parquet file");
+        for group in reader.metadata().row_groups() {
+            for column in group.columns() {
+                found.push(format!("{:?}", column.compression()));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[rstest]
+#[case::embedded(Mode::Embedded)]
+#[case::cluster(Mode::Cluster)]
+fn write_options_reach_the_files_written(#[case] mode: Mode) {
+    let dir = tempfile::tempdir().expect("dir");
+    let ddl = nums_table(dir.path());
+    let run = |name: &str, setup: &str, options: &str| {
+        let out = dir.path().join(name);
+        let sql = format!(
+            "{ddl} {setup} COPY (SELECT n, s FROM nums) TO '{}/' STORED AS PARQUET {options}",
+            out.display()
+        );
+        let o = ember(mode, &["sql", &sql]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        compressions_in(&out)
+    };
+    assert_eq!(run("default", "", ""), ["SNAPPY"], "Ember's default");
+    assert_eq!(
+        run("statement", "", "OPTIONS ('format.compression' 'gzip(6)')"),
+        ["GZIP(GzipLevel(6))"]
+    );
+    assert_eq!(
+        run(
+            "session",
+            "SET datafusion.execution.parquet.compression = 'lz4_raw';",
+            ""
+        ),
+        ["LZ4_RAW"]
+    );
+
+    let csv = dir.path().join("semicolons");
+    let sql = format!(
+        "{ddl} COPY (SELECT n, s FROM nums WHERE n <= 2 ORDER BY n) TO '{}' STORED AS CSV \
+         OPTIONS ('format.delimiter' ';', 'format.has_header' 'false')",
+        csv.join("out.csv").display()
+    );
+    let o = ember(mode, &["sql", &sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(csv.join("out.csv")).expect("csv"),
+        "1;s1\n2;s2\n"
+    );
+
+    let sql = format!(
+        "{ddl} COPY (SELECT n FROM nums) TO '{}/' STORED AS PARQUET OPTIONS ('execution.keep_partition_by_columns' 'true')",
+        dir.path().join("refused").display()
+    );
+    let o = ember(mode, &["sql", &sql]);
+    assert_one_line_error(
+        &o,
+        &[
+            "'execution.keep_partition_by_columns'",
+            "SET datafusion.execution",
+        ],
+    );
+}

@@ -8,14 +8,16 @@
 //! trees.
 
 use crate::training::error::{TrainError, TrainResult};
-use crate::training::gbdt::cuts::{bin_of, cuts_from_sketch};
+use crate::training::gbdt::cuts::{MISSING_BIN, bin_of, cuts_from_sketch};
 use crate::training::gbdt::grad::{
     GradPair, Quantiser, base_margin, base_score, check_label_range, gradient_bound,
 };
+#[cfg(test)]
 use crate::training::gbdt::hist::{HistShape, NO_SLOT, SelectedRows, accumulate};
 use crate::training::gbdt::model::GbdtModel;
+use crate::training::gbdt::row_split::RowSplitter;
 use crate::training::gbdt::sketch::{DEFAULT_CAPACITY, FeatureSketch};
-use crate::training::gbdt::tree::{Grower, check_histogram_budget};
+use crate::training::gbdt::tree::{Grower, Tree, check_histogram_budget};
 use crate::training::params::{GbdtParams, Objective};
 
 /// Label statistics every trainer checks before it starts.
@@ -142,7 +144,7 @@ pub fn train_in_memory(
     let mut margins = vec![start; labels.len()];
     let mut grads = vec![GradPair::default(); labels.len()];
     let mut drift = 0.0;
-    let mut selected = SelectedRows::default();
+    let mut splitter = RowSplitter::new(&bin_views, &cuts);
     let mut trees = Vec::with_capacity(params.rounds);
     for _ in 0..params.rounds {
         let bound = gradient_bound(objective, stats.min, stats.max, start, drift);
@@ -150,31 +152,7 @@ pub fn train_in_memory(
         for ((g, m), y) in grads.iter_mut().zip(&margins).zip(labels) {
             *g = quantiser.row_gradient(objective, *m, *y);
         }
-        let mut grower = Grower::new(params, &cuts, quantiser);
-        while let Some(build) = grower.pending() {
-            let build = build.to_vec();
-            let shape = HistShape {
-                slots: build.len(),
-                features: cuts.len(),
-                stride: grower.stride(),
-            };
-            let tree = grower.tree();
-            let mut slot_of_node = vec![NO_SLOT; tree.nodes.len()];
-            for (slot, node) in build.iter().enumerate() {
-                slot_of_node[*node as usize] = slot as u32;
-            }
-            selected.clear();
-            for (r, grad) in grads.iter().enumerate() {
-                let slot = slot_of_node[tree.leaf_of(|f| bins[f][r])];
-                if slot != NO_SLOT {
-                    selected.push(r, slot, *grad);
-                }
-            }
-            let mut hist = vec![GradPair::default(); shape.len()];
-            accumulate(&mut hist, shape, &selected, &bin_views);
-            grower.apply(&hist)?;
-        }
-        let tree = grower.finish();
+        let tree = grow_tree_by_rows(&mut splitter, params, &cuts, quantiser, &grads, &bin_views);
         drift += tree.max_abs_leaf();
         for (r, m) in margins.iter_mut().enumerate() {
             *m += tree.nodes[tree.leaf_of(|f| bins[f][r])].value;
@@ -190,4 +168,153 @@ pub fn train_in_memory(
         params: params.clone(),
         rows: stats.count,
     })
+}
+
+/// One tree grown level by level from its nodes' rows ([`RowSplitter`]).
+fn grow_tree_by_rows(
+    splitter: &mut RowSplitter<'_>,
+    params: &GbdtParams,
+    cuts: &[Vec<f32>],
+    quantiser: Quantiser,
+    grads: &[GradPair],
+    bins: &[&[u16]],
+) -> Tree {
+    let mut grower = Grower::new(params, cuts, quantiser);
+    let mut total = GradPair::default();
+    grads.iter().for_each(|g| total.add(*g));
+    grower.set_root_sum(total);
+    let mut rows_of: Vec<Vec<u32>> = vec![(0..grads.len() as u32).collect()];
+    while grower.pending().is_some() {
+        let grown = grower.grow_level(|node, sum| {
+            splitter.best_split(quantiser, &rows_of[node as usize], grads, sum, params)
+        });
+        let tree = grower.tree();
+        rows_of.resize_with(tree.nodes.len(), Vec::new);
+        for g in grown {
+            let node = &tree.nodes[g.node as usize];
+            let column = bins[node.feature as usize];
+            let rows = std::mem::take(&mut rows_of[g.node as usize]);
+            let (left, right): (Vec<u32>, Vec<u32>) = rows.into_iter().partition(|r| {
+                let bin = column[*r as usize];
+                if bin == MISSING_BIN {
+                    node.default_left
+                } else {
+                    bin < node.bin
+                }
+            });
+            rows_of[node.left as usize] = left;
+            rows_of[node.right as usize] = right;
+        }
+    }
+    grower.finish()
+}
+
+/// One tree grown from histograms of every row ([`Grower::apply`]), as the
+/// distributed trainer grows it: the reference row-based growth must match.
+#[cfg(test)]
+fn grow_tree_by_histograms(
+    params: &GbdtParams,
+    cuts: &[Vec<f32>],
+    quantiser: Quantiser,
+    grads: &[GradPair],
+    bins: &[&[u16]],
+) -> TrainResult<Tree> {
+    let mut selected = SelectedRows::default();
+    let mut grower = Grower::new(params, cuts, quantiser);
+    while let Some(build) = grower.pending() {
+        let build = build.to_vec();
+        let shape = HistShape {
+            slots: build.len(),
+            features: cuts.len(),
+            stride: grower.stride(),
+        };
+        let tree = grower.tree();
+        let mut slot_of_node = vec![NO_SLOT; tree.nodes.len()];
+        for (slot, node) in build.iter().enumerate() {
+            slot_of_node[*node as usize] = slot as u32;
+        }
+        selected.clear();
+        for (r, grad) in grads.iter().enumerate() {
+            let slot = slot_of_node[tree.leaf_of(|f| bins[f][r])];
+            if slot != NO_SLOT {
+                selected.push(r, slot, *grad);
+            }
+        }
+        let mut hist = vec![GradPair::default(); shape.len()];
+        accumulate(&mut hist, shape, &selected, bins);
+        grower.apply(&hist)?;
+    }
+    Ok(grower.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows and histograms must grow the same trees: random data with
+    /// missing values, duplicates and few distinct values, random gradients,
+    /// and parameters that make children unsplittable or splits rare.
+    #[test]
+    fn rows_and_histograms_grow_identical_trees() {
+        let mut seed = 29u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for case in 0..24 {
+            let rows = [1, 7, 60, 400, 1500][case % 5];
+            let features = 1 + case % 4;
+            let columns: Vec<Vec<f64>> = (0..features)
+                .map(|f| {
+                    (0..rows)
+                        .map(|_| match f {
+                            0 => (next() * 5.0).floor(),
+                            _ if next() < 0.1 => f64::NAN,
+                            _ => next() * 10.0 - 5.0,
+                        })
+                        .collect()
+                })
+                .collect();
+            let params = GbdtParams {
+                max_depth: [3, 6, 8][case % 3],
+                max_bins: [256, 16, 64][case % 3],
+                min_child_weight: [1.0, 0.0, 5.0, 0.5][case % 4],
+                lambda: [1.0, 0.0][case % 2],
+                ..GbdtParams::default()
+            };
+            let cuts: Vec<Vec<f32>> = columns
+                .iter()
+                .map(|column| {
+                    let mut sketch = FeatureSketch::new(DEFAULT_CAPACITY);
+                    column.iter().for_each(|x| sketch.add(Some(*x)));
+                    cuts_from_sketch(&sketch, params.max_bins)
+                })
+                .collect();
+            let bins: Vec<Vec<u16>> = columns
+                .iter()
+                .zip(&cuts)
+                .map(|(column, c)| column.iter().map(|x| bin_of(c, *x)).collect())
+                .collect();
+            let views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
+            let quantiser = Quantiser::for_rows("test", rows as u64, 1.0).unwrap();
+            let grads: Vec<GradPair> = (0..rows)
+                .map(|_| {
+                    let margin = next() * 4.0 - 2.0;
+                    let label = if next() < 0.5 { 0.0 } else { 1.0 };
+                    quantiser.row_gradient(Objective::BinaryLogistic, margin, label)
+                })
+                .collect();
+            let mut splitter = RowSplitter::new(&views, &cuts);
+            let by_rows =
+                grow_tree_by_rows(&mut splitter, &params, &cuts, quantiser, &grads, &views);
+            let by_histograms =
+                grow_tree_by_histograms(&params, &cuts, quantiser, &grads, &views).unwrap();
+            assert_eq!(by_rows, by_histograms, "case {case}");
+            if rows >= 400 {
+                assert!(by_rows.nodes.len() > 7, "case {case}: a real tree");
+            }
+        }
+    }
 }

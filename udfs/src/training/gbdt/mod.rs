@@ -23,6 +23,7 @@ pub mod grad;
 pub mod hist;
 pub mod messages;
 pub mod model;
+pub mod row_split;
 pub mod sketch;
 pub mod split;
 pub mod tree;

@@ -63,62 +63,125 @@ pub fn best_split(
     cuts: &[Vec<f32>],
     params: &GbdtParams,
 ) -> Option<Split> {
-    let parent = node_score(q, total, params.lambda);
-    let mut best: Option<Split> = None;
-    let mcw = params.min_child_weight;
+    let mut search = SplitSearch::new(q, total, params);
     for (feature, feature_cuts) in cuts.iter().enumerate() {
         let bins = &hist[feature * stride..(feature + 1) * stride];
-        let missing = bins[stride - 1];
-        let has_missing = missing != GradPair::default();
+        let present = bins[..feature_cuts.len()]
+            .iter()
+            .enumerate()
+            .filter(|(_, pair)| **pair != GradPair::default())
+            .map(|(bin, pair)| (bin, *pair));
+        search.feature(feature, feature_cuts.len(), present, bins[stride - 1]);
+    }
+    search.best()
+}
+
+/// The scan of one node's candidates, feature by feature, keeping the best.
+/// Both histogram-based and row-based training ([`super::row_split`]) feed it,
+/// so they choose identical splits.
+#[derive(Debug)]
+pub struct SplitSearch<'a> {
+    q: Quantiser,
+    total: GradPair,
+    parent: f64,
+    params: &'a GbdtParams,
+    best: Option<Split>,
+}
+
+impl<'a> SplitSearch<'a> {
+    /// A search over a node whose rows sum to `total`.
+    pub fn new(q: Quantiser, total: GradPair, params: &'a GbdtParams) -> Self {
+        Self {
+            q,
+            total,
+            parent: node_score(q, total, params.lambda),
+            params,
+            best: None,
+        }
+    }
+
+    /// Scans `feature`, which has `n_cuts` cuts: `present` yields its
+    /// non-empty bins in ascending order (`(bin, sum)`, bins `≥ n_cuts`
+    /// ignored) and `missing` is the sum of rows missing it.
+    ///
+    /// Empty bins are not candidates: one leaves both sides as they were at
+    /// the bin before, which only a strictly larger gain could replace. The
+    /// first cut (`k = 1`) is always evaluated: with nothing present on the
+    /// left, "missing values left" is a real candidate.
+    pub fn feature(
+        &mut self,
+        feature: usize,
+        n_cuts: usize,
+        present: impl Iterator<Item = (usize, GradPair)>,
+        missing: GradPair,
+    ) {
+        if n_cuts == 0 {
+            return;
+        }
+        let mut present = present.take_while(|(bin, _)| *bin < n_cuts).peekable();
         let mut left = GradPair::default();
-        for k in 1..=feature_cuts.len() {
-            let bin = bins[k - 1];
-            if k > 1 && bin == GradPair::default() {
-                // An empty bin leaves both sides as they were at k − 1: the
-                // same candidates, which only a strictly larger gain could
-                // replace. Nothing to evaluate. (k = 1 is always evaluated:
-                // with nothing present on the left, "missing values left"
-                // is a real candidate.)
-                continue;
-            }
-            left.add(bin);
-            let right_present = total.minus(left).minus(missing);
-            let mut right_all = right_present;
-            right_all.add(missing);
-            if right_all.h <= 0 || q.hess(right_all) < mcw {
-                // The right side only loses rows as k grows: no later cut is valid.
-                break;
-            }
-            for default_left in [false, true] {
-                let (l, r) = if default_left {
-                    if !has_missing {
-                        continue;
-                    }
-                    let mut l = left;
-                    l.add(missing);
-                    (l, right_present)
-                } else {
-                    (left, right_all)
-                };
-                if q.hess(l) < mcw || q.hess(r) < mcw || l.h <= 0 || r.h <= 0 {
-                    continue;
-                }
-                let gain =
-                    node_score(q, l, params.lambda) + node_score(q, r, params.lambda) - parent;
-                if best.is_none_or(|b| gain > b.gain) {
-                    best = Some(Split {
-                        feature,
-                        bin: k as u16,
-                        default_left,
-                        gain,
-                        left: l,
-                        right: r,
-                    });
-                }
+        if let Some((_, first)) = present.next_if(|(bin, _)| *bin == 0) {
+            left.add(first);
+        }
+        if !self.candidate(feature, 1, left, missing) {
+            return;
+        }
+        for (bin, pair) in present {
+            left.add(pair);
+            if !self.candidate(feature, bin + 1, left, missing) {
+                return;
             }
         }
     }
-    best.filter(|b| b.gain > MIN_GAIN && b.gain >= params.gamma)
+
+    /// Evaluates sending bins `< k` (summing to `left`) left, with missing
+    /// values on either side. Returns `false` when no later cut can be valid.
+    #[inline]
+    fn candidate(&mut self, feature: usize, k: usize, left: GradPair, missing: GradPair) -> bool {
+        let (q, mcw) = (self.q, self.params.min_child_weight);
+        let right_present = self.total.minus(left).minus(missing);
+        let mut right_all = right_present;
+        right_all.add(missing);
+        if right_all.h <= 0 || q.hess(right_all) < mcw {
+            // The right side only loses rows as k grows: no later cut is valid.
+            return false;
+        }
+        let has_missing = missing != GradPair::default();
+        for default_left in [false, true] {
+            let (l, r) = if default_left {
+                if !has_missing {
+                    continue;
+                }
+                let mut l = left;
+                l.add(missing);
+                (l, right_present)
+            } else {
+                (left, right_all)
+            };
+            if q.hess(l) < mcw || q.hess(r) < mcw || l.h <= 0 || r.h <= 0 {
+                continue;
+            }
+            let lambda = self.params.lambda;
+            let gain = node_score(q, l, lambda) + node_score(q, r, lambda) - self.parent;
+            if self.best.is_none_or(|b| gain > b.gain) {
+                self.best = Some(Split {
+                    feature,
+                    bin: k as u16,
+                    default_left,
+                    gain,
+                    left: l,
+                    right: r,
+                });
+            }
+        }
+        true
+    }
+
+    /// The best split found, if it gains enough.
+    pub fn best(self) -> Option<Split> {
+        self.best
+            .filter(|b| b.gain > MIN_GAIN && b.gain >= self.params.gamma)
+    }
 }
 
 #[cfg(test)]

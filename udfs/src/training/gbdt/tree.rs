@@ -18,7 +18,7 @@ use crate::training::gbdt::cuts::MISSING_BIN;
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::gbdt::hist::HistShape;
 use crate::training::gbdt::messages::MAX_HISTOGRAM_ENTRIES;
-use crate::training::gbdt::split::{best_split, leaf_weight};
+use crate::training::gbdt::split::{Split, best_split, leaf_weight};
 use crate::training::params::GbdtParams;
 
 /// Marks "no child" / "no parent".
@@ -158,6 +158,15 @@ pub fn check_histogram_budget(
     Ok(())
 }
 
+/// A node [`Grower::grow_level`] split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrownNode {
+    /// The node.
+    pub node: u32,
+    /// Whether both of its children are in the next level.
+    pub both_children_grow: bool,
+}
+
 /// Grows one tree level by level from histograms it is given.
 #[derive(Debug)]
 pub struct Grower<'a> {
@@ -266,23 +275,49 @@ impl<'a> Grower<'a> {
             }
             self.sums[0] = total;
         }
+        let (quantiser, stride, cuts, params) =
+            (self.quantiser, self.shape.stride, self.cuts, self.params);
+        let mut kept = HashMap::new();
+        let grown = self.grow_level(|node, sum| {
+            let hist = hists.remove(&node)?;
+            let split = best_split(quantiser, &hist, stride, sum, cuts, params);
+            kept.insert(node, hist);
+            split
+        });
+        // A parent's histogram is kept while both its children grow: the
+        // lighter is built, the other derived from it.
+        self.parents = grown
+            .into_iter()
+            .filter(|g| g.both_children_grow)
+            .filter_map(|g| kept.remove(&g.node).map(|h| (g.node, h)))
+            .collect();
+        Ok(())
+    }
+
+    /// Sets the root's gradient total, for growers fed by
+    /// [`Self::grow_level`] rather than histograms.
+    pub fn set_root_sum(&mut self, total: GradPair) {
+        self.sums[0] = total;
+    }
+
+    /// The nodes of the level being grown.
+    pub fn level(&self) -> &[u32] {
+        &self.level
+    }
+
+    /// Grows the next level, with `split_of(node, sum)` choosing each node's
+    /// split (`None`: the node stays a leaf). Returns the nodes that split.
+    pub fn grow_level(
+        &mut self,
+        mut split_of: impl FnMut(u32, GradPair) -> Option<Split>,
+    ) -> Vec<GrownNode> {
+        let mut grown = Vec::new();
         let mut next_level = Vec::new();
         let mut next_build = Vec::new();
-        let mut next_parents = HashMap::new();
         for node in std::mem::take(&mut self.level) {
-            let Some(hist) = hists.remove(&node) else {
-                continue;
-            };
             let sum = self.sums[node as usize];
             self.set_value(node, sum);
-            let Some(split) = best_split(
-                self.quantiser,
-                &hist,
-                self.shape.stride,
-                sum,
-                self.cuts,
-                self.params,
-            ) else {
+            let Some(split) = split_of(node, sum) else {
                 continue;
             };
             let left = self.tree.nodes.len() as u32;
@@ -311,7 +346,8 @@ impl<'a> Grower<'a> {
             let quantiser = self.quantiser;
             let min_weight = 2.0 * self.params.min_child_weight;
             let splittable = |s: GradPair| s.h >= 2 && quantiser.hess(s) >= min_weight;
-            match (splittable(split.left), splittable(split.right)) {
+            let (grow_left, grow_right) = (splittable(split.left), splittable(split.right));
+            match (grow_left, grow_right) {
                 (true, true) => {
                     next_level.extend([left, right]);
                     next_build.push(if split.right.h < split.left.h {
@@ -319,7 +355,6 @@ impl<'a> Grower<'a> {
                     } else {
                         left
                     });
-                    next_parents.insert(node, hist);
                 }
                 (true, false) => {
                     next_level.push(left);
@@ -331,13 +366,16 @@ impl<'a> Grower<'a> {
                 }
                 (false, false) => {}
             }
+            grown.push(GrownNode {
+                node,
+                both_children_grow: grow_left && grow_right,
+            });
         }
         self.level = next_level;
         self.build = next_build;
-        self.parents = next_parents;
         self.depth += 1;
         self.shape.slots = self.build.len();
-        Ok(())
+        grown
     }
 
     fn set_value(&mut self, node: u32, sum: GradPair) {

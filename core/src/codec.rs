@@ -198,9 +198,17 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if let Some(stamped) = buf.strip_prefix(PARTITIONED_WRITE_TAG) {
-            check_stamp("PartitionedWriteExec", stamped)?;
-            return crate::parallel_write::decode(inputs);
+        if let Some(tagged) = buf.strip_prefix(PARTITIONED_WRITE_TAG) {
+            let Some(end) = tagged.iter().position(|b| *b == 0) else {
+                return plan_err!("PartitionedWriteExec: no sink after the release stamp");
+            };
+            check_stamp("PartitionedWriteExec", &tagged[..end])?;
+            let sink = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+                &tagged[end + 1..],
+                ctx,
+                self,
+            )?;
+            return crate::parallel_write::decode(sink, inputs);
         }
         self.inner.try_decode(buf, inputs, ctx, proto_converter)
     }
@@ -211,9 +219,17 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        if node.is::<PartitionedWriteExec>() {
+        if let Some(write) = node.downcast_ref::<PartitionedWriteExec>() {
+            // Tag, release stamp, a zero byte, then the sink as a
+            // `DataSinkExec` over an empty input (the input is the child).
+            let sink = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
+                write.sink_without_input()?,
+                self,
+            )?;
             buf.extend_from_slice(PARTITIONED_WRITE_TAG);
             stamp(buf);
+            buf.push(0);
+            buf.extend_from_slice(&sink);
             return Ok(());
         }
         self.inner.try_encode(node, buf, proto_converter)

@@ -47,6 +47,7 @@ use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExp
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -57,24 +58,33 @@ use futures::StreamExt;
 
 use crate::config::EmberConfig;
 
-/// Runs one write per input partition of its child `DataSinkExec`, each in
+/// Runs one write per input partition of a `DataSinkExec`'s input, each in
 /// the task computing that partition; partition `i` yields one row: the
 /// rows partition `i` wrote (`count`, `UInt64`).
+///
+/// Its child is the sink's input, not the `DataSinkExec`: a `DataSinkExec`
+/// in the tree requires a single input partition, and Ballista re-runs
+/// DataFusion's `EnsureRequirements` on every stage it cuts, which put a
+/// `CoalescePartitionsExec` back under the sink and made the write one task
+/// again (`survives_ballistas_stage_planning` checks it).
 #[derive(Debug)]
 pub struct PartitionedWriteExec {
-    /// The `DataSinkExec` whose sink and input are used (it is never
-    /// executed itself).
+    /// The `DataSinkExec` whose sink is used, over `input` (it is never
+    /// executed itself, nor shown to optimizers).
     sink_exec: Arc<dyn ExecutionPlan>,
+    input: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
 }
 
 impl PartitionedWriteExec {
-    /// Wraps `sink_exec`, which must be a `DataSinkExec`.
+    /// Writes the input of `sink_exec`, which must be a `DataSinkExec`, one
+    /// partition at a time through its sink.
     pub fn try_new(sink_exec: Arc<dyn ExecutionPlan>) -> Result<Self> {
         let Some(sink) = sink_exec.downcast_ref::<DataSinkExec>() else {
             return internal_err!("PartitionedWriteExec wraps a DataSinkExec, got {sink_exec:?}");
         };
-        let partitions = sink.input().output_partitioning().partition_count();
+        let input = Arc::clone(sink.input());
+        let partitions = input.output_partitioning().partition_count();
         let properties = PlanProperties::new(
             EquivalenceProperties::new(count_schema()),
             Partitioning::UnknownPartitioning(partitions),
@@ -83,16 +93,28 @@ impl PartitionedWriteExec {
         );
         Ok(Self {
             sink_exec,
+            input,
             properties: Arc::new(properties),
         })
     }
 
-    fn sink(&self) -> Result<&DataSinkExec> {
-        match self.sink_exec.downcast_ref::<DataSinkExec>() {
-            Some(sink) => Ok(sink),
-            None => internal_err!("PartitionedWriteExec lost its DataSinkExec"),
-        }
+    /// The `DataSinkExec` over an empty input of the same schema: what
+    /// Ember's codec serializes (the input travels as this node's child).
+    pub fn sink_without_input(&self) -> Result<Arc<dyn ExecutionPlan>> {
+        let empty = Arc::new(EmptyExec::new(self.input.schema())) as Arc<dyn ExecutionPlan>;
+        with_input(&self.sink_exec, empty)
     }
+}
+
+/// `sink_exec` (a `DataSinkExec`) over `input` instead of its own input.
+fn with_input(
+    sink_exec: &Arc<dyn ExecutionPlan>,
+    input: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    Arc::clone(sink_exec).replace_children(
+        vec![input],
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+    )
 }
 
 /// The schema of a sink's answer: the rows written.
@@ -105,12 +127,16 @@ fn count_schema() -> SchemaRef {
 }
 
 impl DisplayAs for PartitionedWriteExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "PartitionedWriteExec: partitions={}",
+            "PartitionedWriteExec: partitions={}, sink=",
             self.properties.output_partitioning().partition_count()
-        )
+        )?;
+        match self.sink_exec.downcast_ref::<DataSinkExec>() {
+            Some(sink) => sink.sink().fmt_as(t, f),
+            None => write!(f, "?"),
+        }
     }
 }
 
@@ -124,7 +150,12 @@ impl ExecutionPlan for PartitionedWriteExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.sink_exec]
+        vec![&self.input]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        // One file per partition: more partitions only mean more files.
+        vec![false]
     }
 
     fn apply_expressions(
@@ -140,7 +171,10 @@ impl ExecutionPlan for PartitionedWriteExec {
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match <[_; 1]>::try_from(children) {
-            Ok([child]) => Ok(Arc::new(Self::try_new(child)?)),
+            Ok([child]) => {
+                let sink_exec = with_input(&self.sink_exec, child)?;
+                Ok(Arc::new(Self::try_new(sink_exec)?))
+            }
             Err(children) => {
                 internal_err!("PartitionedWriteExec has one child, got {}", children.len())
             }
@@ -162,9 +196,11 @@ impl ExecutionPlan for PartitionedWriteExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let sink = self.sink()?;
+        let Some(sink) = self.sink_exec.downcast_ref::<DataSinkExec>() else {
+            return internal_err!("PartitionedWriteExec lost its DataSinkExec");
+        };
         let data = execute_input_stream(
-            Arc::clone(sink.input()),
+            Arc::clone(&self.input),
             Arc::clone(sink.sink().schema()),
             partition,
             Arc::clone(&context),
@@ -274,11 +310,17 @@ impl PhysicalOptimizerRule for ParallelFileWrites {
     }
 }
 
-/// Rebuilds the node from its decoded child (Ember's codec): only a
-/// `DataSinkExec` child is valid.
-pub fn decode(inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+/// Rebuilds the node (Ember's codec) from its sink, decoded from the node's
+/// bytes as a `DataSinkExec` over an empty input, and its decoded child.
+pub fn decode(
+    sink_without_input: Arc<dyn ExecutionPlan>,
+    inputs: &[Arc<dyn ExecutionPlan>],
+) -> Result<Arc<dyn ExecutionPlan>> {
     match inputs {
-        [child] => Ok(Arc::new(PartitionedWriteExec::try_new(Arc::clone(child))?)),
+        [child] => {
+            let sink_exec = with_input(&sink_without_input, Arc::clone(child))?;
+            Ok(Arc::new(PartitionedWriteExec::try_new(sink_exec)?))
+        }
         _ => plan_err!("PartitionedWriteExec has one input, got {}", inputs.len()),
     }
 }
@@ -428,7 +470,50 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
         let input: Arc<dyn ExecutionPlan> =
             Arc::new(datafusion::physical_plan::empty::EmptyExec::new(schema));
-        let err = decode(&[input]).unwrap_err().to_string();
+        let err = decode(Arc::clone(&input), &[input])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("PartitionedWriteExec"), "{err}");
+    }
+
+    /// Ballista cuts stages at every `CoalescePartitionsExec` and re-runs
+    /// `EnsureRequirements` on the stage below: the write must stay one task
+    /// per partition there, with no merge put back in front of the sink.
+    #[tokio::test]
+    async fn survives_ballistas_stage_planning() {
+        use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
+        let (ctx, dir) = three_files().await;
+        let copy = format!(
+            "COPY (SELECT n FROM t) TO '{}/' STORED AS PARQUET",
+            dir.path().join("out").display()
+        );
+        let plan = ctx
+            .sql(&copy)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let mut planner = DefaultDistributedPlanner::new();
+        let stages = planner
+            .plan_query_stages(
+                &"job".to_string().into(),
+                plan,
+                ctx.state().config_options(),
+            )
+            .unwrap();
+        let shown: Vec<String> = stages
+            .iter()
+            .map(|s| displayable(s.as_ref()).indent(false).to_string())
+            .collect();
+        let writing = shown
+            .iter()
+            .find(|s| s.contains("PartitionedWriteExec"))
+            .unwrap_or_else(|| panic!("no stage writes: {shown:#?}"));
+        assert!(
+            writing.contains("PartitionedWriteExec: partitions=3"),
+            "{writing}"
+        );
+        assert!(!writing.contains("CoalescePartitionsExec"), "{writing}");
     }
 }

@@ -441,6 +441,23 @@ mod tests {
         assert_eq!(count(&ctx, &off).await, 300);
     }
 
+    /// The physical plan of a `COPY` of `t` to a directory under `dir`.
+    async fn directory_copy_plan(
+        ctx: &SessionContext,
+        dir: &tempfile::TempDir,
+    ) -> Arc<dyn ExecutionPlan> {
+        let copy = format!(
+            "COPY (SELECT n FROM t) TO '{}/' STORED AS PARQUET",
+            dir.path().join("out").display()
+        );
+        ctx.sql(&copy)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn the_node_round_trips_through_embers_codec() {
         use datafusion_proto::bytes::{
@@ -448,17 +465,7 @@ mod tests {
             physical_plan_to_bytes_with_extension_codec,
         };
         let (ctx, dir) = three_files().await;
-        let copy = format!(
-            "COPY (SELECT n FROM t) TO '{}/' STORED AS PARQUET",
-            dir.path().join("out").display()
-        );
-        let plan = ctx
-            .sql(&copy)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = directory_copy_plan(&ctx, &dir).await;
         let codec = crate::codec::EmberPhysicalCodec::default();
         let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(&plan), &codec).unwrap();
         let decoded =
@@ -483,17 +490,7 @@ mod tests {
     async fn survives_ballistas_stage_planning() {
         use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
         let (ctx, dir) = three_files().await;
-        let copy = format!(
-            "COPY (SELECT n FROM t) TO '{}/' STORED AS PARQUET",
-            dir.path().join("out").display()
-        );
-        let plan = ctx
-            .sql(&copy)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = directory_copy_plan(&ctx, &dir).await;
         let mut planner = DefaultDistributedPlanner::new();
         let stages = planner
             .plan_query_stages(

@@ -104,56 +104,52 @@ fn resolved_factory(
     config: &ConfigOptions,
 ) -> Result<Option<Arc<dyn FileFormatFactory>>> {
     if let Some(parquet) = factory.downcast_ref::<ParquetFormatFactory>() {
-        if parquet.options.is_some() && statement.is_empty() {
-            return Ok(None);
-        }
-        let options = match &parquet.options {
-            None => session_defaults(config, ConfigFileType::PARQUET, statement)?.parquet,
-            Some(carried) => {
-                let mut options = carried.clone();
-                for (k, v) in statement {
-                    options.set(k, v).map_err(|e| named_option(k, e))?;
-                }
-                options
-            }
-        };
-        return Ok(Some(Arc::new(ParquetFormatFactory::new_with_options(
-            options,
-        ))));
+        let options = resolved(&parquet.options, statement, || {
+            Ok(session_defaults(config, ConfigFileType::PARQUET, statement)?.parquet)
+        })?;
+        return Ok(options.map(|o| {
+            Arc::new(ParquetFormatFactory::new_with_options(o)) as Arc<dyn FileFormatFactory>
+        }));
     }
     if let Some(csv) = factory.downcast_ref::<CsvFormatFactory>() {
-        if csv.options.is_some() && statement.is_empty() {
-            return Ok(None);
-        }
-        let options = match &csv.options {
-            None => session_defaults(config, ConfigFileType::CSV, statement)?.csv,
-            Some(carried) => {
-                let mut options = carried.clone();
-                for (k, v) in statement {
-                    options.set(k, v).map_err(|e| named_option(k, e))?;
-                }
-                options
-            }
-        };
-        return Ok(Some(Arc::new(CsvFormatFactory::new_with_options(options))));
+        let options = resolved(&csv.options, statement, || {
+            Ok(session_defaults(config, ConfigFileType::CSV, statement)?.csv)
+        })?;
+        return Ok(options.map(|o| {
+            Arc::new(CsvFormatFactory::new_with_options(o)) as Arc<dyn FileFormatFactory>
+        }));
     }
     if let Some(json) = factory.downcast_ref::<JsonFormatFactory>() {
-        if json.options.is_some() && statement.is_empty() {
-            return Ok(None);
-        }
-        let options = match &json.options {
-            None => session_defaults(config, ConfigFileType::JSON, statement)?.json,
-            Some(carried) => {
-                let mut options = carried.clone();
-                for (k, v) in statement {
-                    options.set(k, v).map_err(|e| named_option(k, e))?;
-                }
-                options
-            }
-        };
-        return Ok(Some(Arc::new(JsonFormatFactory::new_with_options(options))));
+        let options = resolved(&json.options, statement, || {
+            Ok(session_defaults(config, ConfigFileType::JSON, statement)?.json)
+        })?;
+        return Ok(options.map(|o| {
+            Arc::new(JsonFormatFactory::new_with_options(o)) as Arc<dyn FileFormatFactory>
+        }));
     }
     Ok(None)
+}
+
+/// A format's options as DataFusion's `FileFormatFactory::create` resolves
+/// them: the options the format carries with the statement's set on top, or
+/// else the session's defaults altered by the statement's. `None` when the
+/// format already carries options and the statement adds none.
+fn resolved<O: ConfigField + Clone>(
+    carried: &Option<O>,
+    statement: &HashMap<String, String>,
+    session: impl FnOnce() -> Result<O>,
+) -> Result<Option<O>> {
+    match carried {
+        Some(_) if statement.is_empty() => Ok(None),
+        Some(carried) => {
+            let mut options = carried.clone();
+            for (k, v) in statement {
+                options.set(k, v).map_err(|e| named_option(k, e))?;
+            }
+            Ok(Some(options))
+        }
+        None => session().map(Some),
+    }
 }
 
 /// The session's table options for `format`, altered by the statement's.

@@ -123,20 +123,9 @@ pub fn train_in_memory(
     labels.iter().for_each(|y| stats.add(*y));
     let objective = stats.objective(function, label_name, params.objective)?;
 
-    let cuts: Vec<Vec<f32>> = columns
-        .iter()
-        .map(|column| {
-            let mut sketch = FeatureSketch::new(DEFAULT_CAPACITY);
-            column.iter().for_each(|x| sketch.add(Some(*x)));
-            cuts_from_sketch(&sketch, params.max_bins)
-        })
-        .collect();
+    let cuts = cuts_of(columns, params.max_bins);
     check_histogram_budget(function, params, &cuts)?;
-    let bins: Vec<Vec<u16>> = columns
-        .iter()
-        .zip(&cuts)
-        .map(|(column, c)| column.iter().map(|x| bin_of(c, *x)).collect())
-        .collect();
+    let bins = binned(columns, &cuts);
     let bin_views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
 
     let base = base_score(objective, stats.mean());
@@ -168,6 +157,27 @@ pub fn train_in_memory(
         params: params.clone(),
         rows: stats.count,
     })
+}
+
+/// Each column's cuts, from a sketch of all its values.
+fn cuts_of(columns: &[Vec<f64>], max_bins: usize) -> Vec<Vec<f32>> {
+    columns
+        .iter()
+        .map(|column| {
+            let mut sketch = FeatureSketch::new(DEFAULT_CAPACITY);
+            column.iter().for_each(|x| sketch.add(Some(*x)));
+            cuts_from_sketch(&sketch, max_bins)
+        })
+        .collect()
+}
+
+/// Each column's values as bins of its cuts.
+fn binned(columns: &[Vec<f64>], cuts: &[Vec<f32>]) -> Vec<Vec<u16>> {
+    columns
+        .iter()
+        .zip(cuts)
+        .map(|(column, c)| column.iter().map(|x| bin_of(c, *x)).collect())
+        .collect()
 }
 
 /// One tree grown level by level from its nodes' rows ([`RowSplitter`]).
@@ -284,19 +294,8 @@ mod tests {
                 lambda: [1.0, 0.0][case % 2],
                 ..GbdtParams::default()
             };
-            let cuts: Vec<Vec<f32>> = columns
-                .iter()
-                .map(|column| {
-                    let mut sketch = FeatureSketch::new(DEFAULT_CAPACITY);
-                    column.iter().for_each(|x| sketch.add(Some(*x)));
-                    cuts_from_sketch(&sketch, params.max_bins)
-                })
-                .collect();
-            let bins: Vec<Vec<u16>> = columns
-                .iter()
-                .zip(&cuts)
-                .map(|(column, c)| column.iter().map(|x| bin_of(c, *x)).collect())
-                .collect();
+            let cuts = cuts_of(&columns, params.max_bins);
+            let bins = binned(&columns, &cuts);
             let views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
             let quantiser = Quantiser::for_rows("test", rows as u64, 1.0).unwrap();
             let grads: Vec<GradPair> = (0..rows)

@@ -134,6 +134,7 @@ pub fn train_in_memory(
     let mut grads = vec![GradPair::default(); labels.len()];
     let mut drift = 0.0;
     let mut splitter = RowSplitter::new(&bin_views, &cuts);
+    let mut node_rows = NodeRows::default();
     let mut trees = Vec::with_capacity(params.rounds);
     for _ in 0..params.rounds {
         let bound = gradient_bound(objective, stats.min, stats.max, start, drift);
@@ -141,10 +142,22 @@ pub fn train_in_memory(
         for ((g, m), y) in grads.iter_mut().zip(&margins).zip(labels) {
             *g = quantiser.row_gradient(objective, *m, *y);
         }
-        let tree = grow_tree_by_rows(&mut splitter, params, &cuts, quantiser, &grads, &bin_views);
+        let tree = grow_tree_by_rows(
+            &mut splitter,
+            &mut node_rows,
+            params,
+            &cuts,
+            quantiser,
+            &grads,
+            &bin_views,
+        );
         drift += tree.max_abs_leaf();
-        for (r, m) in margins.iter_mut().enumerate() {
-            *m += tree.nodes[tree.leaf_of(|f| bins[f][r])].value;
+        for (id, node) in tree.nodes.iter().enumerate() {
+            if node.is_leaf() {
+                for r in node_rows.of(id as u32) {
+                    margins[*r as usize] += node.value;
+                }
+            }
         }
         trees.push(tree);
     }
@@ -180,9 +193,54 @@ fn binned(columns: &[Vec<f64>], cuts: &[Vec<f32>]) -> Vec<Vec<u16>> {
         .collect()
 }
 
-/// One tree grown level by level from its nodes' rows ([`RowSplitter`]).
+/// The rows of each node of a tree being grown: one permutation of the rows,
+/// each node owning a range of it, split in place when the node splits.
+#[derive(Debug, Default)]
+struct NodeRows {
+    order: Vec<u32>,
+    range: Vec<(usize, usize)>,
+}
+
+impl NodeRows {
+    /// Every row in the root.
+    fn reset(&mut self, rows: usize) {
+        self.order.clear();
+        self.order.extend(0..rows as u32);
+        self.range.clear();
+        self.range.push((0, rows));
+    }
+
+    fn of(&self, node: u32) -> &[u32] {
+        let (start, end) = self.range[node as usize];
+        &self.order[start..end]
+    }
+
+    /// Moves `node`'s rows going left (per `go_left`) before the others and
+    /// gives the two parts to `left` and `right`.
+    fn split(&mut self, node: u32, left: u32, right: u32, go_left: impl Fn(u32) -> bool) {
+        let (start, end) = self.range[node as usize];
+        let rows = &mut self.order[start..end];
+        let mut mid = 0;
+        for i in 0..rows.len() {
+            if go_left(rows[i]) {
+                rows.swap(i, mid);
+                mid += 1;
+            }
+        }
+        let needed = (left.max(right) as usize) + 1;
+        if self.range.len() < needed {
+            self.range.resize(needed, (0, 0));
+        }
+        self.range[left as usize] = (start, start + mid);
+        self.range[right as usize] = (start + mid, end);
+    }
+}
+
+/// One tree grown level by level from its nodes' rows ([`RowSplitter`]);
+/// `rows` ends with each leaf's rows.
 fn grow_tree_by_rows(
     splitter: &mut RowSplitter<'_>,
+    rows: &mut NodeRows,
     params: &GbdtParams,
     cuts: &[Vec<f32>],
     quantiser: Quantiser,
@@ -193,27 +251,23 @@ fn grow_tree_by_rows(
     let mut total = GradPair::default();
     grads.iter().for_each(|g| total.add(*g));
     grower.set_root_sum(total);
-    let mut rows_of: Vec<Vec<u32>> = vec![(0..grads.len() as u32).collect()];
+    rows.reset(grads.len());
     while grower.pending().is_some() {
         let grown = grower.grow_level(|node, sum| {
-            splitter.best_split(quantiser, &rows_of[node as usize], grads, sum, params)
+            splitter.best_split(quantiser, rows.of(node), grads, sum, params)
         });
         let tree = grower.tree();
-        rows_of.resize_with(tree.nodes.len(), Vec::new);
         for g in grown {
             let node = &tree.nodes[g.node as usize];
             let column = bins[node.feature as usize];
-            let rows = std::mem::take(&mut rows_of[g.node as usize]);
-            let (left, right): (Vec<u32>, Vec<u32>) = rows.into_iter().partition(|r| {
-                let bin = column[*r as usize];
+            rows.split(g.node, node.left, node.right, |r| {
+                let bin = column[r as usize];
                 if bin == MISSING_BIN {
                     node.default_left
                 } else {
                     bin < node.bin
                 }
             });
-            rows_of[node.left as usize] = left;
-            rows_of[node.right as usize] = right;
         }
     }
     grower.finish()
@@ -306,8 +360,24 @@ mod tests {
                 })
                 .collect();
             let mut splitter = RowSplitter::new(&views, &cuts);
-            let by_rows =
-                grow_tree_by_rows(&mut splitter, &params, &cuts, quantiser, &grads, &views);
+            let mut node_rows = NodeRows::default();
+            let by_rows = grow_tree_by_rows(
+                &mut splitter,
+                &mut node_rows,
+                &params,
+                &cuts,
+                quantiser,
+                &grads,
+                &views,
+            );
+            // Every row ends in the leaf the tree sends it to.
+            for r in 0..grads.len() {
+                let leaf = by_rows.leaf_of(|f| views[f][r]);
+                assert!(
+                    node_rows.of(leaf as u32).contains(&(r as u32)),
+                    "case {case} row {r}"
+                );
+            }
             let by_histograms =
                 grow_tree_by_histograms(&params, &cuts, quantiser, &grads, &views).unwrap();
             assert_eq!(by_rows, by_histograms, "case {case}");

@@ -289,10 +289,7 @@ impl PhysicalOptimizerRule for ParallelFileWrites {
                 return Ok(Transformed::no(node));
             }
             // The same sink, fed by the partitions themselves.
-            let per_partition = Arc::clone(&node).replace_children(
-                vec![Arc::clone(merge.input())],
-                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-            )?;
+            let per_partition = with_input(&node, Arc::clone(merge.input()))?;
             let writes = Arc::new(PartitionedWriteExec::try_new(per_partition)?);
             Ok(Transformed::yes(total_count(writes)?))
         })?;

@@ -88,6 +88,12 @@ impl Quantiser {
         f64::from_bits(((1023 - i64::from(self.scale_log2)) as u64) << 52)
     }
 
+    /// `x` in fixed-point units (`x·scale`, exact: the scale is a power of two).
+    #[inline]
+    pub fn scaled(self, x: f64) -> f64 {
+        x * self.scale()
+    }
+
     /// Rounds a value to fixed point (|x| within the bound the scale was made for).
     #[inline]
     pub fn quantise(self, x: f64) -> i64 {

@@ -8,10 +8,12 @@
 //! allocated, zeroed, copied for sibling subtraction and scanned: memory
 //! traffic, not arithmetic, dominated per-group training.
 //!
-//! Here each node keeps the list of its rows. For each feature, the node's
-//! rows are summed by bin in one small buffer that stays in cache (or, for a
-//! node with few rows, sorted by bin), and the non-empty bins go in ascending
-//! order to the same [`SplitSearch`] histograms use. Gradients are
+//! Here each node keeps the list of its rows. The node's rows are summed by
+//! bin in one buffer of `features × bins` slots that stays in cache, in one
+//! pass over the rows that reads each row's gradient once for all features
+//! (or, for a feature with far more bins than the node has rows, the rows are
+//! sorted by bin instead), and the non-empty bins go in ascending order to
+//! the same [`SplitSearch`] histograms use. Gradients are
 //! fixed-point integers ([`super::grad`]), so every sum is exact in any
 //! order: the splits, and so the trees, are identical to histogram
 //! training's (`rows_and_histograms_grow_identical_trees` checks it).
@@ -31,9 +33,15 @@ const SORT_BELOW: usize = 8;
 pub struct RowSplitter<'a> {
     bins: &'a [&'a [u16]],
     n_cuts: Vec<usize>,
+    /// Per feature, `stride` slots: the sums of bins `0..=n_cuts`, and in
+    /// the last slot the sum of rows missing the feature.
     by_bin: Vec<GradPair>,
+    stride: usize,
+    /// The features the current node sums in `by_bin` (the others it
+    /// sorts), with their columns.
+    summed: Vec<(usize, &'a [u16])>,
     sorted: Vec<(u16, GradPair)>,
-    merged: Vec<(usize, GradPair)>,
+    merged: Vec<(u16, GradPair)>,
 }
 
 impl<'a> RowSplitter<'a> {
@@ -45,7 +53,10 @@ impl<'a> RowSplitter<'a> {
         Self {
             bins,
             n_cuts,
-            by_bin: vec![GradPair::default(); widest + 1],
+            // One slot per bin `0..=widest` and one for missing values.
+            stride: widest + 2,
+            by_bin: vec![GradPair::default(); (widest + 2) * bins.len()],
+            summed: Vec::new(),
             sorted: Vec::new(),
             merged: Vec::new(),
         }
@@ -62,52 +73,64 @@ impl<'a> RowSplitter<'a> {
         params: &GbdtParams,
     ) -> Option<Split> {
         let mut search = SplitSearch::new(q, total, params);
+        self.summed.clear();
+        let bins = self.bins;
+        self.summed.extend(
+            (0..bins.len())
+                .filter(|f| rows.len().saturating_mul(SORT_BELOW) >= self.n_cuts[*f])
+                .map(|f| (f, bins[f])),
+        );
+        self.sum_by_bin(rows, grads);
+        let mut summed = self.summed.iter().map(|(f, _)| *f).peekable();
         for (feature, column) in self.bins.iter().enumerate() {
             let n_cuts = self.n_cuts[feature];
-            let mut missing = GradPair::default();
-            if rows.len().saturating_mul(SORT_BELOW) < n_cuts {
-                self.sorted.clear();
-                for &r in rows {
-                    let (bin, grad) = (column[r as usize], grads[r as usize]);
-                    if bin == MISSING_BIN {
-                        missing.add(grad);
-                    } else {
-                        self.sorted.push((bin, grad));
-                    }
-                }
-                self.sorted.sort_unstable_by_key(|(bin, _)| *bin);
-                self.merged.clear();
-                for &(bin, grad) in &self.sorted {
-                    match self.merged.last_mut() {
-                        Some((last, sum)) if *last == usize::from(bin) => sum.add(grad),
-                        _ => self.merged.push((usize::from(bin), grad)),
-                    }
-                }
-                // A bin whose rows sum to zero is empty to a histogram.
-                let present = self
-                    .merged
-                    .iter()
-                    .copied()
-                    .filter(|(_, sum)| *sum != GradPair::default());
-                search.feature(feature, n_cuts, present, missing);
-            } else {
-                for &r in rows {
-                    let (bin, grad) = (column[r as usize], grads[r as usize]);
-                    if bin == MISSING_BIN {
-                        missing.add(grad);
-                    } else {
-                        self.by_bin[usize::from(bin)].add(grad);
-                    }
-                }
-                let present = self.by_bin[..n_cuts]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, sum)| **sum != GradPair::default())
-                    .map(|(bin, sum)| (bin, *sum));
-                search.feature(feature, n_cuts, present, missing);
-                self.by_bin[..=n_cuts].fill(GradPair::default());
+            if summed.next_if_eq(&feature).is_some() {
+                let slots = &self.by_bin[feature * self.stride..(feature + 1) * self.stride];
+                search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
+                continue;
             }
+            let mut missing = GradPair::default();
+            self.sorted.clear();
+            for &r in rows {
+                let (bin, grad) = (column[r as usize], grads[r as usize]);
+                if bin == MISSING_BIN {
+                    missing.add(grad);
+                } else {
+                    self.sorted.push((bin, grad));
+                }
+            }
+            self.sorted.sort_unstable_by_key(|(bin, _)| *bin);
+            self.merged.clear();
+            for &(bin, grad) in &self.sorted {
+                match self.merged.last_mut() {
+                    Some((last, sum)) if *last == bin => sum.add(grad),
+                    _ => self.merged.push((bin, grad)),
+                }
+            }
+            // A bin whose rows sum to zero is empty to a histogram.
+            self.merged
+                .retain(|(bin, sum)| usize::from(*bin) < n_cuts && *sum != GradPair::default());
+            search.feature_sparse(feature, n_cuts, &self.merged, missing);
+        }
+        for &(feature, _) in &self.summed {
+            self.by_bin[feature * self.stride..(feature + 1) * self.stride]
+                .fill(GradPair::default());
         }
         search.best()
+    }
+
+    /// Adds each row's gradient to its bin's slot of every summed feature,
+    /// reading the gradient once per row. A missing value's bin,
+    /// [`MISSING_BIN`], clamps to the feature's last slot (bins never exceed
+    /// `stride - 2`).
+    fn sum_by_bin(&mut self, rows: &[u32], grads: &[GradPair]) {
+        let (stride, last) = (self.stride, (self.stride - 1) as u16);
+        for &r in rows {
+            let grad = grads[r as usize];
+            for &(feature, column) in &self.summed {
+                let slot = usize::from(column[r as usize].min(last));
+                self.by_bin[feature * stride + slot].add(grad);
+            }
+        }
     }
 }

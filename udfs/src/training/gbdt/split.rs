@@ -66,12 +66,7 @@ pub fn best_split(
     let mut search = SplitSearch::new(q, total, params);
     for (feature, feature_cuts) in cuts.iter().enumerate() {
         let bins = &hist[feature * stride..(feature + 1) * stride];
-        let present = bins[..feature_cuts.len()]
-            .iter()
-            .enumerate()
-            .filter(|(_, pair)| **pair != GradPair::default())
-            .map(|(bin, pair)| (bin, *pair));
-        search.feature(feature, feature_cuts.len(), present, bins[stride - 1]);
+        search.feature_dense(feature, &bins[..feature_cuts.len()], bins[stride - 1]);
     }
     search.best()
 }
@@ -79,13 +74,37 @@ pub fn best_split(
 /// The scan of one node's candidates, feature by feature, keeping the best.
 /// Both histogram-based and row-based training ([`super::row_split`]) feed it,
 /// so they choose identical splits.
+///
+/// The scan is the hot loop of training (every non-empty bin of every feature
+/// at every node), so it works in the fixed-point units of the sums: with
+/// scale `s`, a child's score `g²/(h+λ)` is `s⁻¹·G²/(H+λs)` for integer sums
+/// `G`, `H`, and `min_child_weight` becomes `H ≥ mcw·s` (scaling by a power of
+/// two is exact). Candidates compare their summed scores as fractions
+/// `(G_L²·D_R + G_R²·D_L) / (D_L·D_R)` by cross-multiplying, with no division;
+/// the chosen split's gain is computed once, by the formula XGBoost reports.
 #[derive(Debug)]
 pub struct SplitSearch<'a> {
     q: Quantiser,
     total: GradPair,
-    parent: f64,
     params: &'a GbdtParams,
-    best: Option<Split>,
+    /// `λ·s`.
+    lambda: f64,
+    /// `min_child_weight·s`.
+    min_weight: f64,
+    /// The best candidate's score, as `numerator / denominator` (−1/1: none yet).
+    best_numerator: f64,
+    best_denominator: f64,
+    best: Option<Candidate>,
+}
+
+/// A candidate split, before its gain is computed.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    feature: usize,
+    bin: u16,
+    default_left: bool,
+    left: GradPair,
+    right: GradPair,
 }
 
 impl<'a> SplitSearch<'a> {
@@ -94,41 +113,69 @@ impl<'a> SplitSearch<'a> {
         Self {
             q,
             total,
-            parent: node_score(q, total, params.lambda),
             params,
+            lambda: q.scaled(params.lambda),
+            min_weight: q.scaled(params.min_child_weight),
+            best_numerator: -1.0,
+            best_denominator: 1.0,
             best: None,
         }
     }
 
-    /// Scans `feature`, which has `n_cuts` cuts: `present` yields its
-    /// non-empty bins in ascending order (`(bin, sum)`, bins `≥ n_cuts`
-    /// ignored) and `missing` is the sum of rows missing it.
+    /// Scans `feature`, whose bins `0..bins.len()` (one per cut) hold the
+    /// sums of its rows by bin, empty bins as zero; `missing` is the sum of
+    /// rows missing it.
+    #[inline]
+    pub fn feature_dense(&mut self, feature: usize, bins: &[GradPair], missing: GradPair) {
+        let Some((first, rest)) = bins.split_first() else {
+            return;
+        };
+        let mut left = *first;
+        if !self.candidate(feature, 1, left, missing) {
+            return;
+        }
+        for (i, pair) in rest.iter().enumerate() {
+            if *pair == GradPair::default() {
+                continue;
+            }
+            left.add(*pair);
+            if !self.candidate(feature, i + 2, left, missing) {
+                return;
+            }
+        }
+    }
+
+    /// Scans `feature`, which has `n_cuts` cuts: `present` holds its
+    /// non-empty bins below `n_cuts` in ascending order (`(bin, sum)`) and
+    /// `missing` is the sum of rows missing it.
     ///
     /// Empty bins are not candidates: one leaves both sides as they were at
-    /// the bin before, which only a strictly larger gain could replace. The
+    /// the bin before, which only a strictly larger score could replace. The
     /// first cut (`k = 1`) is always evaluated: with nothing present on the
     /// left, "missing values left" is a real candidate.
-    pub fn feature(
+    #[inline]
+    pub fn feature_sparse(
         &mut self,
         feature: usize,
         n_cuts: usize,
-        present: impl Iterator<Item = (usize, GradPair)>,
+        present: &[(u16, GradPair)],
         missing: GradPair,
     ) {
         if n_cuts == 0 {
             return;
         }
-        let mut present = present.take_while(|(bin, _)| *bin < n_cuts).peekable();
         let mut left = GradPair::default();
-        if let Some((_, first)) = present.next_if(|(bin, _)| *bin == 0) {
-            left.add(first);
+        let mut rest = present;
+        if let Some(((0, first), tail)) = present.split_first() {
+            left.add(*first);
+            rest = tail;
         }
         if !self.candidate(feature, 1, left, missing) {
             return;
         }
-        for (bin, pair) in present {
+        for &(bin, pair) in rest {
             left.add(pair);
-            if !self.candidate(feature, bin + 1, left, missing) {
+            if !self.candidate(feature, usize::from(bin) + 1, left, missing) {
                 return;
             }
         }
@@ -138,49 +185,62 @@ impl<'a> SplitSearch<'a> {
     /// values on either side. Returns `false` when no later cut can be valid.
     #[inline]
     fn candidate(&mut self, feature: usize, k: usize, left: GradPair, missing: GradPair) -> bool {
-        let (q, mcw) = (self.q, self.params.min_child_weight);
         let right_present = self.total.minus(left).minus(missing);
         let mut right_all = right_present;
         right_all.add(missing);
-        if right_all.h <= 0 || q.hess(right_all) < mcw {
+        if right_all.h <= 0 || (right_all.h as f64) < self.min_weight {
             // The right side only loses rows as k grows: no later cut is valid.
             return false;
         }
-        let has_missing = missing != GradPair::default();
-        for default_left in [false, true] {
-            let (l, r) = if default_left {
-                if !has_missing {
-                    continue;
-                }
-                let mut l = left;
-                l.add(missing);
-                (l, right_present)
-            } else {
-                (left, right_all)
-            };
-            if q.hess(l) < mcw || q.hess(r) < mcw || l.h <= 0 || r.h <= 0 {
-                continue;
-            }
-            let lambda = self.params.lambda;
-            let gain = node_score(q, l, lambda) + node_score(q, r, lambda) - self.parent;
-            if self.best.is_none_or(|b| gain > b.gain) {
-                self.best = Some(Split {
-                    feature,
-                    bin: k as u16,
-                    default_left,
-                    gain,
-                    left: l,
-                    right: r,
-                });
-            }
+        self.consider(feature, k, false, left, right_all);
+        if missing != GradPair::default() {
+            let mut left_all = left;
+            left_all.add(missing);
+            self.consider(feature, k, true, left_all, right_present);
         }
         true
     }
 
+    /// Keeps `l | r` if both children are heavy enough and it scores
+    /// strictly higher than the best so far.
+    #[inline]
+    fn consider(&mut self, feature: usize, k: usize, default_left: bool, l: GradPair, r: GradPair) {
+        if l.h <= 0 || r.h <= 0 || (l.h as f64) < self.min_weight || (r.h as f64) < self.min_weight
+        {
+            return;
+        }
+        let (gl, gr) = (l.g as f64, r.g as f64);
+        let (dl, dr) = (l.h as f64 + self.lambda, r.h as f64 + self.lambda);
+        let numerator = gl * gl * dr + gr * gr * dl;
+        let denominator = dl * dr;
+        if numerator * self.best_denominator > self.best_numerator * denominator {
+            self.best_numerator = numerator;
+            self.best_denominator = denominator;
+            self.best = Some(Candidate {
+                feature,
+                bin: k as u16,
+                default_left,
+                left: l,
+                right: r,
+            });
+        }
+    }
+
     /// The best split found, if it gains enough.
     pub fn best(self) -> Option<Split> {
-        self.best
-            .filter(|b| b.gain > MIN_GAIN && b.gain >= self.params.gamma)
+        let c = self.best?;
+        let lambda = self.params.lambda;
+        let gain = node_score(self.q, c.left, lambda) + node_score(self.q, c.right, lambda)
+            - node_score(self.q, self.total, lambda);
+        Some(Split {
+            feature: c.feature,
+            bin: c.bin,
+            default_left: c.default_left,
+            gain,
+            left: c.left,
+            right: c.right,
+        })
+        .filter(|b| b.gain > MIN_GAIN && b.gain >= self.params.gamma)
     }
 }
 

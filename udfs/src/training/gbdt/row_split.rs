@@ -81,35 +81,20 @@ impl<'a> RowSplitter<'a> {
                 .map(|f| (f, bins[f])),
         );
         self.sum_by_bin(rows, grads);
-        let mut summed = self.summed.iter().map(|(f, _)| *f).peekable();
-        for (feature, column) in self.bins.iter().enumerate() {
+        let mut next_summed = 0;
+        for (feature, column) in bins.iter().enumerate() {
             let n_cuts = self.n_cuts[feature];
-            if summed.next_if_eq(&feature).is_some() {
+            if self
+                .summed
+                .get(next_summed)
+                .is_some_and(|(f, _)| *f == feature)
+            {
+                next_summed += 1;
                 let slots = &self.by_bin[feature * self.stride..(feature + 1) * self.stride];
                 search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
                 continue;
             }
-            let mut missing = GradPair::default();
-            self.sorted.clear();
-            for &r in rows {
-                let (bin, grad) = (column[r as usize], grads[r as usize]);
-                if bin == MISSING_BIN {
-                    missing.add(grad);
-                } else {
-                    self.sorted.push((bin, grad));
-                }
-            }
-            self.sorted.sort_unstable_by_key(|(bin, _)| *bin);
-            self.merged.clear();
-            for &(bin, grad) in &self.sorted {
-                match self.merged.last_mut() {
-                    Some((last, sum)) if *last == bin => sum.add(grad),
-                    _ => self.merged.push((bin, grad)),
-                }
-            }
-            // A bin whose rows sum to zero is empty to a histogram.
-            self.merged
-                .retain(|(bin, sum)| usize::from(*bin) < n_cuts && *sum != GradPair::default());
+            let missing = self.sum_by_sorting(column, n_cuts, rows, grads);
             search.feature_sparse(feature, n_cuts, &self.merged, missing);
         }
         for &(feature, _) in &self.summed {
@@ -132,5 +117,40 @@ impl<'a> RowSplitter<'a> {
                 self.by_bin[feature * stride + slot].add(grad);
             }
         }
+    }
+
+    /// Sums `rows` of one feature by sorting them by bin, for a feature with
+    /// far more bins than the node has rows: leaves the non-empty bins below
+    /// `n_cuts` in `merged`, ascending, and returns the sum of rows missing
+    /// the feature.
+    fn sum_by_sorting(
+        &mut self,
+        column: &[u16],
+        n_cuts: usize,
+        rows: &[u32],
+        grads: &[GradPair],
+    ) -> GradPair {
+        let mut missing = GradPair::default();
+        self.sorted.clear();
+        for &r in rows {
+            let (bin, grad) = (column[r as usize], grads[r as usize]);
+            if bin == MISSING_BIN {
+                missing.add(grad);
+            } else {
+                self.sorted.push((bin, grad));
+            }
+        }
+        self.sorted.sort_unstable_by_key(|(bin, _)| *bin);
+        self.merged.clear();
+        for &(bin, grad) in &self.sorted {
+            match self.merged.last_mut() {
+                Some((last, sum)) if *last == bin => sum.add(grad),
+                _ => self.merged.push((bin, grad)),
+            }
+        }
+        // A bin whose rows sum to zero is empty to a histogram.
+        self.merged
+            .retain(|(bin, sum)| usize::from(*bin) < n_cuts && *sum != GradPair::default());
+        missing
     }
 }

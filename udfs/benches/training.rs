@@ -92,14 +92,25 @@ fn bench_histogram(c: &mut Criterion) {
 }
 
 fn bench_group(c: &mut Criterion) {
+    // The data of `benchmarks/training/per_group.py`: standard normal
+    // features, a label from three of them plus noise, so trees grow to full
+    // depth as they do there.
     const ROWS: usize = 1000;
     let mut rng = Lcg(7);
+    let mut normal = move || {
+        let (u, v) = (1.0 - rng.next(), rng.next());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
     let columns: Vec<Vec<f64>> = (0..10)
-        .map(|_| (0..ROWS).map(|_| rng.next() * 2.0 - 1.0).collect())
+        .map(|_| (0..ROWS).map(|_| normal()).collect())
         .collect();
+    let weights = [normal(), normal(), normal()];
     let labels: Vec<f64> = (0..ROWS)
         .map(|r| {
-            ((columns[0][r] * 3.0).sin() + columns[1][r] + rng.next() - 0.5 > 0.0) as u8 as f64
+            let signal = weights[0] * columns[0][r]
+                + weights[1] * (2.0 * columns[1][r]).sin()
+                + weights[2] * columns[2][r] * columns[3][r];
+            (signal + 0.7 * normal() > 0.0) as u8 as f64
         })
         .collect();
     let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();

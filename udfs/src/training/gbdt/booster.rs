@@ -199,6 +199,8 @@ fn binned(columns: &[Vec<f64>], cuts: &[Vec<f32>]) -> Vec<Vec<u16>> {
 struct NodeRows {
     order: Vec<u32>,
     range: Vec<(usize, usize)>,
+    /// The rows going right while a node is split.
+    right: Vec<u32>,
 }
 
 impl NodeRows {
@@ -208,6 +210,7 @@ impl NodeRows {
         self.order.extend(0..rows as u32);
         self.range.clear();
         self.range.push((0, rows));
+        self.right.resize(rows, 0);
     }
 
     fn of(&self, node: u32) -> &[u32] {
@@ -217,16 +220,24 @@ impl NodeRows {
 
     /// Moves `node`'s rows going left (per `go_left`) before the others and
     /// gives the two parts to `left` and `right`.
+    ///
+    /// Each row is written to both sides and only the side it belongs to
+    /// advances: a row's side is data the branch predictor cannot guess.
+    /// Sums are exact in any order, so the order within a side is free.
     fn split(&mut self, node: u32, left: u32, right: u32, go_left: impl Fn(u32) -> bool) {
         let (start, end) = self.range[node as usize];
         let rows = &mut self.order[start..end];
-        let mut mid = 0;
+        let (mut mid, mut n_right) = (0, 0);
         for i in 0..rows.len() {
-            if go_left(rows[i]) {
-                rows.swap(i, mid);
-                mid += 1;
-            }
+            // `mid <= i`: the slot written was already read.
+            let row = rows[i];
+            let goes_left = go_left(row);
+            rows[mid] = row;
+            self.right[n_right] = row;
+            mid += usize::from(goes_left);
+            n_right += usize::from(!goes_left);
         }
+        rows[mid..].copy_from_slice(&self.right[..n_right]);
         let needed = (left.max(right) as usize) + 1;
         if self.range.len() < needed {
             self.range.resize(needed, (0, 0));
@@ -260,13 +271,12 @@ fn grow_tree_by_rows(
         for g in grown {
             let node = &tree.nodes[g.node as usize];
             let column = bins[node.feature as usize];
+            // No branch on the row's side: it is data, not predictable.
+            // A missing value's bin (`MISSING_BIN`, the largest) is never
+            // below `node.bin`.
             rows.split(g.node, node.left, node.right, |r| {
                 let bin = column[r as usize];
-                if bin == MISSING_BIN {
-                    node.default_left
-                } else {
-                    bin < node.bin
-                }
+                (bin < node.bin) | ((bin == MISSING_BIN) & node.default_left)
             });
         }
     }

@@ -75,11 +75,11 @@ pub fn best_split(
 /// Both histogram-based and row-based training ([`super::row_split`]) feed it,
 /// so they choose identical splits.
 ///
-/// The scan is the hot loop of training (every non-empty bin of every feature
-/// at every node), so it works in the fixed-point units of the sums: with
-/// scale `s`, a child's score `g²/(h+λ)` is `s⁻¹·G²/(H+λs)` for integer sums
-/// `G`, `H`, and `min_child_weight` becomes `H ≥ mcw·s` (scaling by a power of
-/// two is exact). Candidates compare their summed scores as fractions
+/// The scan is the hot loop of training (every bin of every feature at every
+/// node), so it works in the fixed-point units of the sums: with scale `s`, a
+/// child's score `g²/(h+λ)` is `s⁻¹·G²/(H+λs)` for integer sums `G`, `H`, and
+/// `min_child_weight` becomes the integer test `H ≥ ⌈mcw·s⌉` (scaling by a
+/// power of two is exact). Candidates compare their summed scores as fractions
 /// `(G_L²·D_R + G_R²·D_L) / (D_L·D_R)` by cross-multiplying, with no division;
 /// the chosen split's gain is computed once, by the formula XGBoost reports.
 #[derive(Debug)]
@@ -89,8 +89,11 @@ pub struct SplitSearch<'a> {
     params: &'a GbdtParams,
     /// `λ·s`.
     lambda: f64,
-    /// `min_child_weight·s`.
-    min_weight: f64,
+    /// The smallest Hessian sum a child may have, in fixed-point units:
+    /// `min_child_weight·s` rounded up, and at least 1 (a child needs a
+    /// positive Hessian). Sums are integers, so `h ≥ lightest` is exactly
+    /// `h > 0 ∧ h ≥ min_child_weight·s`.
+    lightest: i64,
     /// The best candidate's score, as `numerator / denominator` (−1/1: none yet).
     best_numerator: f64,
     best_denominator: f64,
@@ -107,15 +110,26 @@ struct Candidate {
     right: GradPair,
 }
 
+/// The best score of a scan so far, kept in locals (registers) while the
+/// scan runs rather than re-read from the search at every candidate.
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    numerator: f64,
+    denominator: f64,
+    candidate: Option<Candidate>,
+}
+
 impl<'a> SplitSearch<'a> {
     /// A search over a node whose rows sum to `total`.
     pub fn new(q: Quantiser, total: GradPair, params: &'a GbdtParams) -> Self {
+        let lightest = q.scaled(params.min_child_weight).ceil().max(1.0);
         Self {
             q,
             total,
             params,
             lambda: q.scaled(params.lambda),
-            min_weight: q.scaled(params.min_child_weight),
+            // Beyond any sum (rows × bound × scale ≤ 2⁶²) when it saturates.
+            lightest: lightest as i64,
             best_numerator: -1.0,
             best_denominator: 1.0,
             best: None,
@@ -125,24 +139,19 @@ impl<'a> SplitSearch<'a> {
     /// Scans `feature`, whose bins `0..bins.len()` (one per cut) hold the
     /// sums of its rows by bin, empty bins as zero; `missing` is the sum of
     /// rows missing it.
+    ///
+    /// Empty bins are scored too: one scores exactly as the cut before it,
+    /// so it is never chosen over it, and testing for it is a branch on
+    /// data — about half the bins of a 250-row node are empty, in no pattern
+    /// a branch predictor learns. Scoring all 1,000-row groups' bins is 7%
+    /// faster than skipping the empty ones.
     #[inline]
     pub fn feature_dense(&mut self, feature: usize, bins: &[GradPair], missing: GradPair) {
         let Some((first, rest)) = bins.split_first() else {
             return;
         };
-        let mut left = *first;
-        if !self.candidate(feature, 1, left, missing) {
-            return;
-        }
-        for (i, pair) in rest.iter().enumerate() {
-            if *pair == GradPair::default() {
-                continue;
-            }
-            left.add(*pair);
-            if !self.candidate(feature, i + 2, left, missing) {
-                return;
-            }
-        }
+        let later = rest.iter().enumerate().map(|(i, pair)| (i + 2, *pair));
+        self.scan(feature, *first, later, missing);
     }
 
     /// Scans `feature`, which has `n_cuts` cuts: `present` holds its
@@ -164,59 +173,117 @@ impl<'a> SplitSearch<'a> {
         if n_cuts == 0 {
             return;
         }
-        let mut left = GradPair::default();
-        let mut rest = present;
-        if let Some(((0, first), tail)) = present.split_first() {
-            left.add(*first);
+        let (mut first, mut rest) = (GradPair::default(), present);
+        if let Some(((0, pair), tail)) = present.split_first() {
+            first = *pair;
             rest = tail;
         }
-        if !self.candidate(feature, 1, left, missing) {
-            return;
+        let later = rest.iter().map(|&(bin, pair)| (usize::from(bin) + 1, pair));
+        self.scan(feature, first, later, missing);
+    }
+
+    /// Evaluates the cut `k = 1` (bin 0, summing to `first`, left) and then
+    /// each `(k, bin sum)` of `later`, ascending, until the right side
+    /// becomes too light (it only loses rows as `k` grows).
+    #[inline]
+    fn scan(
+        &mut self,
+        feature: usize,
+        first: GradPair,
+        later: impl Iterator<Item = (usize, GradPair)>,
+        missing: GradPair,
+    ) {
+        let mut best = Best {
+            numerator: self.best_numerator,
+            denominator: self.best_denominator,
+            candidate: None,
+        };
+        let candidates = std::iter::once((1, first)).chain(later);
+        if missing == GradPair::default() {
+            self.scan_complete(&mut best, feature, candidates);
+        } else {
+            self.scan_with_missing(&mut best, feature, candidates, missing);
         }
-        for &(bin, pair) in rest {
+        if best.candidate.is_some() {
+            self.best_numerator = best.numerator;
+            self.best_denominator = best.denominator;
+            self.best = best.candidate;
+        }
+    }
+
+    /// The scan of a feature no row of the node misses: the hot loop of
+    /// training, kept to integer sums, one threshold test per side and the
+    /// score comparison.
+    #[inline]
+    fn scan_complete(
+        &self,
+        best: &mut Best,
+        feature: usize,
+        candidates: impl Iterator<Item = (usize, GradPair)>,
+    ) {
+        let mut left = GradPair::default();
+        for (k, pair) in candidates {
             left.add(pair);
-            if !self.candidate(feature, usize::from(bin) + 1, left, missing) {
-                return;
+            let right = self.total.minus(left);
+            if right.h < self.lightest {
+                break;
+            }
+            if left.h >= self.lightest {
+                self.consider(best, feature, k, false, left, right);
             }
         }
     }
 
-    /// Evaluates sending bins `< k` (summing to `left`) left, with missing
-    /// values on either side. Returns `false` when no later cut can be valid.
+    /// The scan of a feature some rows miss: each cut is tried with the
+    /// missing rows on either side.
     #[inline]
-    fn candidate(&mut self, feature: usize, k: usize, left: GradPair, missing: GradPair) -> bool {
-        let right_present = self.total.minus(left).minus(missing);
-        let mut right_all = right_present;
-        right_all.add(missing);
-        if right_all.h <= 0 || (right_all.h as f64) < self.min_weight {
-            // The right side only loses rows as k grows: no later cut is valid.
-            return false;
-        }
-        self.consider(feature, k, false, left, right_all);
-        if missing != GradPair::default() {
+    fn scan_with_missing(
+        &self,
+        best: &mut Best,
+        feature: usize,
+        candidates: impl Iterator<Item = (usize, GradPair)>,
+        missing: GradPair,
+    ) {
+        let mut left = GradPair::default();
+        for (k, pair) in candidates {
+            left.add(pair);
+            let right_present = self.total.minus(left).minus(missing);
+            let mut right_all = right_present;
+            right_all.add(missing);
+            if right_all.h < self.lightest {
+                break;
+            }
+            if left.h >= self.lightest {
+                self.consider(best, feature, k, false, left, right_all);
+            }
             let mut left_all = left;
             left_all.add(missing);
-            self.consider(feature, k, true, left_all, right_present);
+            if left_all.h >= self.lightest && right_present.h >= self.lightest {
+                self.consider(best, feature, k, true, left_all, right_present);
+            }
         }
-        true
     }
 
-    /// Keeps `l | r` if both children are heavy enough and it scores
-    /// strictly higher than the best so far.
+    /// Keeps `l | r` (both heavy enough) in `best` if it scores strictly
+    /// higher than the best so far.
     #[inline]
-    fn consider(&mut self, feature: usize, k: usize, default_left: bool, l: GradPair, r: GradPair) {
-        if l.h <= 0 || r.h <= 0 || (l.h as f64) < self.min_weight || (r.h as f64) < self.min_weight
-        {
-            return;
-        }
+    fn consider(
+        &self,
+        best: &mut Best,
+        feature: usize,
+        k: usize,
+        default_left: bool,
+        l: GradPair,
+        r: GradPair,
+    ) {
         let (gl, gr) = (l.g as f64, r.g as f64);
         let (dl, dr) = (l.h as f64 + self.lambda, r.h as f64 + self.lambda);
         let numerator = gl * gl * dr + gr * gr * dl;
         let denominator = dl * dr;
-        if numerator * self.best_denominator > self.best_numerator * denominator {
-            self.best_numerator = numerator;
-            self.best_denominator = denominator;
-            self.best = Some(Candidate {
+        if numerator * best.denominator > best.numerator * denominator {
+            best.numerator = numerator;
+            best.denominator = denominator;
+            best.candidate = Some(Candidate {
                 feature,
                 bin: k as u16,
                 default_left,
@@ -374,6 +441,24 @@ mod tests {
                 reference(&hist, stride, total, &cuts, &params),
                 "case {case}"
             );
+        }
+    }
+
+    #[test]
+    fn a_child_exactly_at_min_child_weight_is_allowed() {
+        // XGBoost rejects a child only when its Hessian is below the minimum.
+        let params = GbdtParams {
+            min_child_weight: 1.0,
+            ..GbdtParams::default()
+        };
+        for hist in [
+            vec![pair(-1.0, 1.0), pair(1.0, 3.0), GradPair::default()],
+            vec![pair(-1.0, 3.0), pair(1.0, 1.0), GradPair::default()],
+        ] {
+            let mut total = GradPair::default();
+            hist.iter().for_each(|p| total.add(*p));
+            let split = best_split(Q, &hist, 3, total, &[vec![1.0]], &params).unwrap();
+            assert_eq!((split.left, split.right), (hist[0], hist[1]));
         }
     }
 

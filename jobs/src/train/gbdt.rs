@@ -1,11 +1,12 @@
-//! Distributed gradient boosting: sketch, bin, then one histogram query per level.
+//! Distributed gradient boosting: sketch, bin, then one histogram query per
+//! level and one margin-and-gradient update per round.
 
 use datafusion::common::ScalarValue;
 use ember_udfs::training::exact_float::f32s_to_json;
 use ember_udfs::training::gbdt::cuts::cuts_from_sketch;
 use ember_udfs::training::gbdt::grad::{Quantiser, base_margin, base_score, gradient_bound};
 use ember_udfs::training::gbdt::hist;
-use ember_udfs::training::gbdt::messages::{LevelPlan, SketchState};
+use ember_udfs::training::gbdt::messages::{GradientPlan, LevelPlan, SketchState};
 use ember_udfs::training::gbdt::model::GbdtModel;
 use ember_udfs::training::gbdt::tree::{Grower, check_histogram_budget};
 use ember_udfs::training::params::GbdtParams;
@@ -62,8 +63,24 @@ pub async fn train_gbdt(
     let base = base_score(objective, state.labels.mean());
     progress(TrainProgress::Pass("sketch"));
 
-    // 2. The binned table: label, margin, one bin per feature.
+    // 2. The binned table: label, margin, the round's gradient pairs, one
+    //    bin per feature.
     let start = base_margin(objective, base);
+    let labels = &state.labels;
+    let quantiser_after = |drift: f64| {
+        let bound = gradient_bound(objective, labels.min, labels.max, start, drift);
+        Quantiser::for_rows(FUNCTION, labels.count, bound)
+    };
+    let gradient = |quantiser: Quantiser| -> Result<String> {
+        let plan = GradientPlan {
+            objective: objective.name().to_string(),
+            quantiser,
+        };
+        Ok(format!(
+            "__ember_gbdt_gradient({}, __label, __margin) AS __gradient",
+            quote_literal(&json(&plan)?)
+        ))
+    };
     let mut columns = vec![
         format!("CAST({label_sql} AS DOUBLE) AS __label"),
         format!("CAST({start:?} AS DOUBLE) AS __margin"),
@@ -74,35 +91,33 @@ pub async fn train_gbdt(
             quote_literal(&f32s_to_json(cut))
         ));
     }
+    let mut quantiser = quantiser_after(0.0)?;
     let mut current = "__ember_train_round_0".to_string();
     let select = format!(
-        "SELECT {} FROM {} WHERE {label_sql} IS NOT NULL",
+        "SELECT __label, __margin, {}, {bin_list} FROM (SELECT {} FROM {} WHERE {label_sql} IS NOT NULL)",
+        gradient(quantiser)?,
         columns.join(", "),
         quote_ident(table)
     );
     engine.materialize(&current, &select).await?;
     progress(TrainProgress::Pass("bin"));
 
-    // 3. Boosting: one histogram query per level, a margin update per round.
+    // 3. Boosting: one histogram query per level; per round, one query adds
+    //    the tree to the margins and stores the next round's gradients.
     let mut trees = Vec::with_capacity(params.rounds);
     let mut drift = 0.0;
     for round in 0..params.rounds {
-        let labels = &state.labels;
-        let bound = gradient_bound(objective, labels.min, labels.max, start, drift);
-        let quantiser = Quantiser::for_rows(FUNCTION, labels.count, bound)?;
         let mut grower = Grower::new(params, &cuts, quantiser);
         while let Some(build) = grower.pending() {
             let plan = LevelPlan {
-                objective: objective.name().to_string(),
                 features: features.len(),
                 stride: grower.stride(),
                 build: build.to_vec(),
-                quantiser,
                 tree: grower.tree().clone(),
             };
             let len = plan.build.len() * features.len() * plan.stride;
             let sql = format!(
-                "SELECT __ember_gbdt_histogram({}, __label, __margin, {bin_list}) FROM {current}",
+                "SELECT __ember_gbdt_histogram({}, __gradient, {bin_list}) FROM {current}",
                 quote_literal(&json(&plan)?)
             );
             let bytes = binary(engine.single_value(&sql).await?, "a histogram")?;
@@ -111,9 +126,12 @@ pub async fn train_gbdt(
         let tree = grower.finish();
         drift += tree.max_abs_leaf();
         if round + 1 < params.rounds {
+            quantiser = quantiser_after(drift)?;
             let next = format!("__ember_train_round_{}", round + 1);
             let update = format!(
-                "SELECT __label, __margin + __ember_gbdt_leaf({}, {bin_list}) AS __margin, {bin_list} FROM {current}",
+                "SELECT __label, __margin, {}, {bin_list} FROM \
+                 (SELECT __label, __margin + __ember_gbdt_leaf({}, {bin_list}) AS __margin, {bin_list} FROM {current})",
+                gradient(quantiser)?,
                 quote_literal(&json(&tree)?)
             );
             engine.materialize(&next, &update).await?;

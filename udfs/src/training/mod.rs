@@ -59,6 +59,9 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(distributed::gbdt_bin::GbdtBin::default())),
+        Arc::new(ScalarUDF::from(
+            distributed::gbdt_gradient::GbdtGradient::default(),
+        )),
         Arc::new(ScalarUDF::from(distributed::gbdt_leaf::GbdtLeaf::default())),
     ]
 }

@@ -1,29 +1,30 @@
-//! `__ember_gbdt_histogram('plan', label, margin, bin0, bin1, ...)`: the
+//! `__ember_gbdt_histogram('plan', gradient, bin0, bin1, ...)`: the
 //! gradient histograms of one tree level, summed over every row of the binned
 //! training table.
 //!
-//! Each partition places its rows in the tree so far ([`Tree::leaf_of`]),
-//! computes their gradient from label and margin, and adds it to the
-//! histogram of the row's node if the plan asks for that node. Partial
-//! histograms merge by integer addition, so the result is the same whatever
-//! the partitioning. The driver reads the merged bytes and chooses the splits.
+//! Each partition places its rows in the tree so far ([`Tree::leaf_of`]) and
+//! adds the row's gradient pair (stored by [`super::gbdt_gradient`] once per
+//! round) to the histogram of the row's node if the plan asks for that node.
+//! Partial histograms merge by integer addition, so the result is the same
+//! whatever the partitioning. The driver reads the merged bytes and chooses
+//! the splits.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt16Type};
+use arrow::array::{ArrayRef, AsArray, LargeBinaryArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt16Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
 use crate::training::args::{constant_text, constant_text_type};
-use crate::training::gbdt::grad::{GradPair, Quantiser};
+use crate::training::distributed::gbdt_gradient::gradient_type;
+use crate::training::gbdt::grad::GradPair;
 use crate::training::gbdt::hist::{
     HistShape, NO_SLOT, SelectedRows, accumulate, from_bytes, merge, to_bytes,
 };
 use crate::training::gbdt::messages::LevelPlan;
 use crate::training::gbdt::tree::Tree;
-use crate::training::params::Objective;
 
 /// The function's name.
 pub const NAME: &str = "__ember_gbdt_histogram";
@@ -50,11 +51,11 @@ impl AggregateUDFImpl for GbdtHistogram {
         &self.signature
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() < 4 {
-            return plan_err!("{NAME}: expected (plan, label, margin, bins...)");
+        if arg_types.len() < 3 || arg_types[1] != gradient_type() {
+            return plan_err!("{NAME}: expected (plan, gradient pairs, bins...)");
         }
-        let mut types = vec![constant_text_type(), DataType::Float64, DataType::Float64];
-        types.extend(std::iter::repeat_n(DataType::UInt16, arg_types.len() - 3));
+        let mut types = vec![constant_text_type(), gradient_type()];
+        types.extend(std::iter::repeat_n(DataType::UInt16, arg_types.len() - 2));
         Ok(types)
     }
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -68,11 +69,11 @@ impl AggregateUDFImpl for GbdtHistogram {
         ))])
     }
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let (plan, objective) = LevelPlan::parse(NAME, &constant_text(NAME, &acc_args, 0)?)?;
-        if acc_args.exprs.len() != plan.features + 3 {
+        let plan = LevelPlan::parse(NAME, &constant_text(NAME, &acc_args, 0)?)?;
+        if acc_args.exprs.len() != plan.features + 2 {
             return exec_err!(
                 "{NAME}: {} bin columns for {} features",
-                acc_args.exprs.len() - 3,
+                acc_args.exprs.len() - 2,
                 plan.features
             );
         }
@@ -89,9 +90,7 @@ impl AggregateUDFImpl for GbdtHistogram {
             hist: vec![GradPair::default(); shape.len()],
             shape,
             slot_of_node,
-            quantiser: plan.quantiser,
             tree: plan.tree,
-            objective,
             selected: SelectedRows::default(),
         }))
     }
@@ -99,8 +98,6 @@ impl AggregateUDFImpl for GbdtHistogram {
 
 #[derive(Debug)]
 struct HistogramAccumulator {
-    objective: Objective,
-    quantiser: Quantiser,
     tree: Tree,
     shape: HistShape,
     slot_of_node: Vec<u32>,
@@ -109,25 +106,23 @@ struct HistogramAccumulator {
 }
 
 impl Accumulator for HistogramAccumulator {
-    // Row `r` indexes the label, margin and every bin column alike.
+    // Row `r` indexes the gradient pairs and every bin column alike.
     #[allow(clippy::needless_range_loop)]
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let label = values[1].as_primitive::<Float64Type>();
-        let margin = values[2].as_primitive::<Float64Type>();
-        let bins: Vec<&[u16]> = values[3..]
+        let pairs = values[1].as_struct();
+        let (g, h) = (
+            pairs.column(0).as_primitive::<Int64Type>().values(),
+            pairs.column(1).as_primitive::<Int64Type>().values(),
+        );
+        let bins: Vec<&[u16]> = values[2..]
             .iter()
             .map(|v| v.as_primitive::<UInt16Type>().values().as_ref())
             .collect();
         self.selected.clear();
-        for r in 0..label.len() {
+        for r in 0..g.len() {
             let slot = self.slot_of_node[self.tree.leaf_of(|f| bins[f][r])];
-            if slot != NO_SLOT && label.is_valid(r) {
-                self.selected.push(
-                    r,
-                    slot,
-                    self.quantiser
-                        .row_gradient(self.objective, margin.value(r), label.value(r)),
-                );
+            if slot != NO_SLOT {
+                self.selected.push(r, slot, GradPair { g: g[r], h: h[r] });
             }
         }
         accumulate(&mut self.hist, self.shape, &self.selected, &bins);

@@ -1,9 +1,10 @@
 //! What the distributed GBDT driver and its aggregates send each other.
 //!
 //! The driver (`ember train`) holds the model; aggregates on executors hold
-//! rows. A [`LevelPlan`] travels in the query as a JSON string literal (the
-//! tree so far and which nodes to build), and histograms and sketches come
-//! back as binary aggregate results. Nothing here is user input, but it is
+//! rows. A [`GradientPlan`] (objective and fixed-point scale of a round) and
+//! a [`LevelPlan`] (the tree so far and which nodes to build) travel in the
+//! queries as JSON string literals, and histograms and sketches come back as
+//! binary aggregate results. Nothing here is user input, but it is
 //! still checked: a bad message is an error, not an out-of-bounds walk.
 
 use serde::{Deserialize, Serialize};
@@ -18,27 +19,19 @@ use crate::training::params::Objective;
 /// The largest histogram a level may ask for (2²⁴ entries, 512 MiB).
 pub const MAX_HISTOGRAM_ENTRIES: usize = 1 << 24;
 
-/// One level's histogram request.
+/// How a round's gradients are computed from label and margin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LevelPlan {
+pub struct GradientPlan {
     /// XGBoost's objective name.
     pub objective: String,
-    /// Number of features (bin columns).
-    pub features: usize,
-    /// Bins per feature in the histogram, missing included.
-    pub stride: usize,
-    /// The nodes to build, in histogram order.
-    pub build: Vec<u32>,
     /// The round's fixed-point scale.
     pub quantiser: Quantiser,
-    /// The tree so far.
-    pub tree: Tree,
 }
 
-impl LevelPlan {
+impl GradientPlan {
     /// Parses and checks a plan.
-    pub fn parse(function: &'static str, text: &str) -> TrainResult<(Self, Objective)> {
-        let plan: LevelPlan = serde_json::from_str(text).map_err(|e| TrainError::Message {
+    pub fn parse(function: &'static str, text: &str) -> TrainResult<(Objective, Quantiser)> {
+        let plan: GradientPlan = serde_json::from_str(text).map_err(|e| TrainError::Message {
             function,
             reason: e.to_string(),
         })?;
@@ -47,13 +40,37 @@ impl LevelPlan {
                 function,
                 reason: format!("objective {}", plan.objective),
             })?;
-        plan.tree.validate(function, plan.features)?;
         if plan.quantiser.scale_log2 > MAX_SCALE_LOG2 || plan.quantiser.scale_log2 < 0 {
             return Err(TrainError::Message {
                 function,
                 reason: format!("scale 2^{}", plan.quantiser.scale_log2),
             });
         }
+        Ok((objective, plan.quantiser))
+    }
+}
+
+/// One level's histogram request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelPlan {
+    /// Number of features (bin columns).
+    pub features: usize,
+    /// Bins per feature in the histogram, missing included.
+    pub stride: usize,
+    /// The nodes to build, in histogram order.
+    pub build: Vec<u32>,
+    /// The tree so far.
+    pub tree: Tree,
+}
+
+impl LevelPlan {
+    /// Parses and checks a plan.
+    pub fn parse(function: &'static str, text: &str) -> TrainResult<Self> {
+        let plan: LevelPlan = serde_json::from_str(text).map_err(|e| TrainError::Message {
+            function,
+            reason: e.to_string(),
+        })?;
+        plan.tree.validate(function, plan.features)?;
         if plan.stride < 2
             || plan.stride > 65_536
             || plan
@@ -90,7 +107,7 @@ impl LevelPlan {
                 ),
             });
         }
-        Ok((plan, objective))
+        Ok(plan)
     }
 }
 

@@ -284,8 +284,10 @@ mod tests {
             CsvQuoteStyle::NonNumeric,
             CsvQuoteStyle::Never,
         ] {
-            let mut options = datafusion::common::config::CsvOptions::default();
-            options.quote_style = style;
+            let options = datafusion::common::config::CsvOptions {
+                quote_style: style,
+                ..Default::default()
+            };
             let mut buf = Vec::new();
             codec
                 .try_encode_file_format(

@@ -380,7 +380,9 @@ mod tests {
                 &grads,
                 &views,
             );
-            // Every row ends in the leaf the tree sends it to.
+            // Every row ends in the leaf the tree sends it to (`r` indexes
+            // every feature's column).
+            #[allow(clippy::needless_range_loop)]
             for r in 0..grads.len() {
                 let leaf = by_rows.leaf_of(|f| views[f][r]);
                 assert!(

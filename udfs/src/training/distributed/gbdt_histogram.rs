@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, LargeBinaryArray};
+use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt16Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -51,10 +51,24 @@ impl AggregateUDFImpl for GbdtHistogram {
         &self.signature
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() < 3 || arg_types[1] != gradient_type() {
-            return plan_err!("{NAME}: expected (plan, gradient pairs, bins...)");
+        // The pairs' struct as stored (a Parquet round trip may mark its
+        // fields nullable); nulls are refused when summed.
+        let is_pairs = |t: &DataType| match (t, gradient_type()) {
+            (DataType::Struct(got), DataType::Struct(want)) => {
+                got.len() == want.len()
+                    && got
+                        .iter()
+                        .zip(want.iter())
+                        .all(|(g, w)| g.name() == w.name() && g.data_type() == w.data_type())
+            }
+            _ => false,
+        };
+        if arg_types.len() < 3 || !is_pairs(&arg_types[1]) {
+            return plan_err!(
+                "{NAME}: expected (plan, gradient pairs from __ember_gbdt_gradient, bins...)"
+            );
         }
-        let mut types = vec![constant_text_type(), gradient_type()];
+        let mut types = vec![constant_text_type(), arg_types[1].clone()];
         types.extend(std::iter::repeat_n(DataType::UInt16, arg_types.len() - 2));
         Ok(types)
     }
@@ -110,6 +124,11 @@ impl Accumulator for HistogramAccumulator {
     #[allow(clippy::needless_range_loop)]
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let pairs = values[1].as_struct();
+        if pairs.logical_null_count() > 0
+            || pairs.columns().iter().any(|c| c.logical_null_count() > 0)
+        {
+            return exec_err!("{NAME}: a null gradient pair");
+        }
         let (g, h) = (
             pairs.column(0).as_primitive::<Int64Type>().values(),
             pairs.column(1).as_primitive::<Int64Type>().values(),
@@ -152,5 +171,106 @@ impl Accumulator for HistogramAccumulator {
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.hist.len() * 16 + self.selected.rows.capacity() * 24
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::training::distributed::gbdt_gradient::{GbdtGradient, NAME as GRADIENT};
+    use crate::training::gbdt::grad::Quantiser;
+    use crate::training::gbdt::messages::GradientPlan;
+    use crate::training::gbdt::tree::Grower;
+    use crate::training::params::{GbdtParams, Objective};
+    use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+    use datafusion::prelude::SessionContext;
+
+    struct Setup {
+        ctx: SessionContext,
+        plan: String,
+        gradient_plan: String,
+        len: usize,
+        stride: usize,
+    }
+
+    fn setup(q: Quantiser) -> Setup {
+        let params = GbdtParams::default();
+        let cuts = vec![vec![0.5f32, 1.5]];
+        let grower = Grower::new(&params, &cuts, q);
+        let plan = LevelPlan {
+            features: 1,
+            stride: grower.stride(),
+            build: grower.pending().unwrap().to_vec(),
+            tree: grower.tree().clone(),
+        };
+        let gradient_plan = GradientPlan {
+            objective: "reg:squarederror".into(),
+            quantiser: q,
+        };
+        let ctx = SessionContext::new();
+        ctx.register_udf(ScalarUDF::from(GbdtGradient::default()));
+        ctx.register_udaf(AggregateUDF::from(GbdtHistogram::default()));
+        Setup {
+            ctx,
+            len: plan.build.len() * plan.stride,
+            stride: plan.stride,
+            plan: serde_json::to_string(&plan).unwrap(),
+            gradient_plan: serde_json::to_string(&gradient_plan).unwrap(),
+        }
+    }
+
+    async fn histogram(ctx: &SessionContext, sql: &str) -> Result<Vec<u8>> {
+        let batches = ctx.sql(sql).await?.collect().await?;
+        Ok(batches[0].column(0).as_binary::<i32>().value(0).to_vec())
+    }
+
+    #[tokio::test]
+    async fn sums_the_stored_pairs_by_bin_with_missing_values_last() {
+        let q = Quantiser { scale_log2: 30 };
+        let s = setup(q);
+        let rows = [
+            (1.0, 0.0, 0u16),
+            (2.0, 0.5, 2),
+            (4.0, 0.0, 0),
+            (8.0, 1.0, 65535),
+        ];
+        let values: Vec<String> = rows
+            .iter()
+            .map(|(y, m, b)| format!("({y:?}, {m:?}, {b})"))
+            .collect();
+        let sql = format!(
+            "SELECT {NAME}('{}', {GRADIENT}('{}', y, m), b) FROM (VALUES {}) AS t(y, m, b)",
+            s.plan,
+            s.gradient_plan,
+            values.join(", ")
+        );
+        let bytes = histogram(&s.ctx, &sql).await.unwrap();
+        let mut expected = vec![GradPair::default(); s.len];
+        for (y, m, b) in rows {
+            let slot = if b == u16::MAX {
+                s.stride - 1
+            } else {
+                usize::from(b)
+            };
+            expected[slot].add(q.row_gradient(Objective::SquaredError, m, y));
+        }
+        assert_eq!(from_bytes(NAME, &bytes, s.len).unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn refuses_anything_but_non_null_gradient_pairs() {
+        let s = setup(Quantiser { scale_log2: 30 });
+        for pairs in [
+            "1.0",
+            "named_struct('g', 1, 'h', 2.5)",
+            "named_struct('g', CAST(NULL AS BIGINT), 'h', CAST(1 AS BIGINT))",
+        ] {
+            let sql = format!(
+                "SELECT {NAME}('{}', {pairs}, b) FROM (VALUES (0)) AS t(b)",
+                s.plan
+            );
+            let error = histogram(&s.ctx, &sql).await.unwrap_err().to_string();
+            assert!(error.contains(NAME), "{pairs}: {error}");
+        }
     }
 }

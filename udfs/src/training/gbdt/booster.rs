@@ -262,6 +262,7 @@ fn grow_tree_by_rows(
     let mut total = GradPair::default();
     grads.iter().for_each(|g| total.add(*g));
     grower.set_root_sum(total);
+    splitter.set_gradients(grads);
     rows.reset(grads.len());
     while grower.pending().is_some() {
         let grown = grower.grow_level(|node, sum| {

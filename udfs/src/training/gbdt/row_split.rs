@@ -42,6 +42,13 @@ pub struct RowSplitter<'a> {
     summed: Vec<(usize, &'a [u16])>,
     sorted: Vec<(u16, GradPair)>,
     merged: Vec<(u16, GradPair)>,
+    /// The round's gradients as floats, when every sum of them is exact in
+    /// `f64` ([`Self::set_gradients`]); empty otherwise.
+    float_grads: Vec<[f64; 2]>,
+    /// `by_bin` in floats, for rounds with `float_grads`.
+    float_by_bin: Vec<[f64; 2]>,
+    /// One feature's float sums back as integers, for the scan with missing values.
+    exact_bins: Vec<GradPair>,
 }
 
 impl<'a> RowSplitter<'a> {
@@ -59,6 +66,29 @@ impl<'a> RowSplitter<'a> {
             summed: Vec::new(),
             sorted: Vec::new(),
             merged: Vec::new(),
+            float_grads: Vec::new(),
+            float_by_bin: vec![[0.0; 2]; (widest + 2) * bins.len()],
+            exact_bins: Vec::new(),
+        }
+    }
+
+    /// Takes a round's row gradients. When the absolute gradients and the
+    /// Hessians each sum below 2⁵³ — a group of up to a few thousand rows
+    /// at the finest scale — every sum of any of them is an integer an `f64`
+    /// holds exactly, so dense nodes are summed and scanned in floats: the
+    /// scan then converts nothing and compares exactly what the integer scan
+    /// compares (`SplitSearch::feature_dense_exact`).
+    pub fn set_gradients(&mut self, grads: &[GradPair]) {
+        const EXACT: u64 = 1 << 53;
+        let (mut g, mut h) = (0u64, 0u64);
+        for pair in grads {
+            g = g.saturating_add(pair.g.unsigned_abs());
+            h = h.saturating_add(pair.h.unsigned_abs());
+        }
+        self.float_grads.clear();
+        if g < EXACT && h < EXACT {
+            self.float_grads
+                .extend(grads.iter().map(|p| [p.g as f64, p.h as f64]));
         }
     }
 
@@ -80,7 +110,12 @@ impl<'a> RowSplitter<'a> {
                 .filter(|f| rows.len().saturating_mul(SORT_BELOW) >= self.n_cuts[*f])
                 .map(|f| (f, bins[f])),
         );
-        self.sum_by_bin(rows, grads);
+        let floats = !self.float_grads.is_empty();
+        if floats {
+            self.sum_by_bin_in_floats(rows);
+        } else {
+            self.sum_by_bin(rows, grads);
+        }
         let mut next_summed = 0;
         for (feature, column) in bins.iter().enumerate() {
             let n_cuts = self.n_cuts[feature];
@@ -90,16 +125,38 @@ impl<'a> RowSplitter<'a> {
                 .is_some_and(|(f, _)| *f == feature)
             {
                 next_summed += 1;
-                let slots = &self.by_bin[feature * self.stride..(feature + 1) * self.stride];
-                search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
+                let range = feature * self.stride..(feature + 1) * self.stride;
+                if !floats {
+                    let slots = &self.by_bin[range];
+                    search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
+                    continue;
+                }
+                let slots = &self.float_by_bin[range];
+                let [missing_g, missing_h] = slots[self.stride - 1];
+                if missing_g == 0.0 && missing_h == 0.0 {
+                    search.feature_dense_exact(feature, &slots[..n_cuts]);
+                } else {
+                    let exact = |[g, h]: [f64; 2]| GradPair {
+                        g: g as i64,
+                        h: h as i64,
+                    };
+                    self.exact_bins.clear();
+                    self.exact_bins
+                        .extend(slots[..n_cuts].iter().map(|pair| exact(*pair)));
+                    search.feature_dense(feature, &self.exact_bins, exact(slots[self.stride - 1]));
+                }
                 continue;
             }
             let missing = self.sum_by_sorting(column, n_cuts, rows, grads);
             search.feature_sparse(feature, n_cuts, &self.merged, missing);
         }
         for &(feature, _) in &self.summed {
-            self.by_bin[feature * self.stride..(feature + 1) * self.stride]
-                .fill(GradPair::default());
+            let range = feature * self.stride..(feature + 1) * self.stride;
+            if floats {
+                self.float_by_bin[range].fill([0.0; 2]);
+            } else {
+                self.by_bin[range].fill(GradPair::default());
+            }
         }
         search.best()
     }
@@ -115,6 +172,21 @@ impl<'a> RowSplitter<'a> {
             for &(feature, column) in &self.summed {
                 let slot = usize::from(column[r as usize].min(last));
                 self.by_bin[feature * stride + slot].add(grad);
+            }
+        }
+    }
+
+    /// [`Self::sum_by_bin`] in floats, from `float_grads` into
+    /// `float_by_bin` (exact: see [`Self::set_gradients`]).
+    fn sum_by_bin_in_floats(&mut self, rows: &[u32]) {
+        let (stride, last) = (self.stride, (self.stride - 1) as u16);
+        for &r in rows {
+            let [g, h] = self.float_grads[r as usize];
+            for &(feature, column) in &self.summed {
+                let slot = usize::from(column[r as usize].min(last));
+                let sum = &mut self.float_by_bin[feature * stride + slot];
+                sum[0] += g;
+                sum[1] += h;
             }
         }
     }
@@ -152,5 +224,47 @@ impl<'a> RowSplitter<'a> {
         self.merged
             .retain(|(bin, sum)| usize::from(*bin) < n_cuts && *sum != GradPair::default());
         missing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: Quantiser = Quantiser { scale_log2: 40 };
+
+    #[test]
+    fn a_child_exactly_at_min_child_weight_is_allowed_in_floats_and_integers() {
+        let params = GbdtParams {
+            min_child_weight: 1.0,
+            ..GbdtParams::default()
+        };
+        let cuts = vec![vec![1.0f32]];
+        let pair = |g: f64| GradPair {
+            g: Q.quantise(g),
+            h: Q.quantise(1.0),
+        };
+        // The light child (Hessian exactly 1) on the left, then on the right.
+        for column in [vec![0u16, 1, 1, 1], vec![0, 0, 0, 1]] {
+            let grads: Vec<GradPair> = column
+                .iter()
+                .map(|b| pair(if *b == 0 { -1.0 } else { 1.0 }))
+                .collect();
+            let mut total = GradPair::default();
+            grads.iter().for_each(|g| total.add(*g));
+            let views = [column.as_slice()];
+            let mut splitter = RowSplitter::new(&views, &cuts);
+            for floats in [true, false] {
+                splitter.set_gradients(&grads);
+                if !floats {
+                    splitter.float_grads.clear();
+                }
+                assert_eq!(splitter.float_grads.is_empty(), !floats);
+                let split = splitter
+                    .best_split(Q, &[0, 1, 2, 3], &grads, total, &params)
+                    .expect("a split");
+                assert_eq!(split.bin, 1, "{column:?} floats {floats}");
+            }
+        }
     }
 }

@@ -12,11 +12,17 @@
 //! bin in one buffer of `features × bins` slots that stays in cache, in one
 //! pass over the rows that reads each row's gradient once for all features
 //! (or, for a feature with far more bins than the node has rows, the rows are
-//! sorted by bin instead), and the non-empty bins go in ascending order to
-//! the same [`SplitSearch`] histograms use. Gradients are
-//! fixed-point integers ([`super::grad`]), so every sum is exact in any
-//! order: the splits, and so the trees, are identical to histogram
-//! training's (`rows_and_histograms_grow_identical_trees` checks it).
+//! sorted by bin instead), and the bins go in ascending order to the same
+//! [`SplitSearch`] histograms use. Gradients are fixed-point integers
+//! ([`super::grad`]), so every sum is exact in any order: the splits, and so
+//! the trees, are identical to histogram training's
+//! (`rows_and_histograms_grow_identical_trees` checks it).
+//!
+//! When a round's gradients are small enough that every sum of them is an
+//! integer below 2⁵³ (a group of up to several thousand rows), dense nodes
+//! are summed and scanned in `f64` instead: the same exact values, and the
+//! same comparisons, without converting four integers to floats at every
+//! cut of the scan, the hot loop of per-group training.
 
 use crate::training::gbdt::cuts::MISSING_BIN;
 use crate::training::gbdt::grad::{GradPair, Quantiser};

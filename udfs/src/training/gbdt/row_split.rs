@@ -131,26 +131,7 @@ impl<'a> RowSplitter<'a> {
                 .is_some_and(|(f, _)| *f == feature)
             {
                 next_summed += 1;
-                let range = feature * self.stride..(feature + 1) * self.stride;
-                if !floats {
-                    let slots = &self.by_bin[range];
-                    search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
-                    continue;
-                }
-                let slots = &self.float_by_bin[range];
-                let [missing_g, missing_h] = slots[self.stride - 1];
-                if missing_g == 0.0 && missing_h == 0.0 {
-                    search.feature_dense_exact(feature, &slots[..n_cuts]);
-                } else {
-                    let exact = |[g, h]: [f64; 2]| GradPair {
-                        g: g as i64,
-                        h: h as i64,
-                    };
-                    self.exact_bins.clear();
-                    self.exact_bins
-                        .extend(slots[..n_cuts].iter().map(|pair| exact(*pair)));
-                    search.feature_dense(feature, &self.exact_bins, exact(slots[self.stride - 1]));
-                }
+                self.scan_summed(&mut search, feature, n_cuts, floats);
                 continue;
             }
             let missing = self.sum_by_sorting(column, n_cuts, rows, grads);
@@ -180,6 +161,37 @@ impl<'a> RowSplitter<'a> {
                 self.by_bin[feature * stride + slot].add(grad);
             }
         }
+    }
+
+    /// Scans a feature summed in `by_bin` (or `float_by_bin`, with `floats`).
+    fn scan_summed(
+        &mut self,
+        search: &mut SplitSearch<'_>,
+        feature: usize,
+        n_cuts: usize,
+        floats: bool,
+    ) {
+        let range = feature * self.stride..(feature + 1) * self.stride;
+        if !floats {
+            let slots = &self.by_bin[range];
+            search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
+            return;
+        }
+        let slots = &self.float_by_bin[range];
+        let [missing_g, missing_h] = slots[self.stride - 1];
+        if missing_g == 0.0 && missing_h == 0.0 {
+            search.feature_dense_exact(feature, &slots[..n_cuts]);
+            return;
+        }
+        // Some rows miss the feature: the integer scan tries them on both sides.
+        let exact = |[g, h]: [f64; 2]| GradPair {
+            g: g as i64,
+            h: h as i64,
+        };
+        self.exact_bins.clear();
+        self.exact_bins
+            .extend(slots[..n_cuts].iter().map(|pair| exact(*pair)));
+        search.feature_dense(feature, &self.exact_bins, exact(slots[self.stride - 1]));
     }
 
     /// [`Self::sum_by_bin`] in floats, from `float_grads` into

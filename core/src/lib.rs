@@ -17,6 +17,8 @@
 //! * [`cooperative`]: cross joins and unnests yield, so cancelled tasks stop;
 //! * [`parallel_write`]: `COPY` and inserts write files in the tasks that
 //!   compute the rows, not through one writer;
+//! * [`dictionary_choice`]: those writers skip Parquet dictionaries for
+//!   columns of distinct values, judged from the first batch;
 //! * [`write_options`]: a write's format options (`COPY ... OPTIONS`,
 //!   `SET datafusion.execution.parquet.*`) resolved into the plan on the
 //!   client, so the scheduler plans the write with them;
@@ -41,6 +43,7 @@ pub mod codec;
 pub mod config;
 pub mod cooperative;
 pub mod data_roots;
+pub mod dictionary_choice;
 pub mod embedded;
 pub mod error;
 pub mod jobs_api;

@@ -20,6 +20,9 @@
 //! not a coalesce) and overwrites keep DataFusion's single writer, and so
 //! does every write after `SET ember.write.parallel = false`.
 //!
+//! A Parquet write through this node also chooses, per file, which columns
+//! get a dictionary ([`crate::dictionary_choice`]).
+//!
 //! The node travels to executors through Ember's physical codec
 //! (`crate::codec`): it carries no state of its own, and its child is the
 //! `DataSinkExec` that DataFusion's codec already serializes.
@@ -36,7 +39,7 @@ use datafusion::datasource::file_format::csv::CsvSink;
 use datafusion::datasource::file_format::json::JsonSink;
 use datafusion::datasource::file_format::parquet::ParquetSink;
 use datafusion::datasource::physical_plan::{FileSink, FileSinkConfig};
-use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::functions_aggregate::sum::sum_udaf;
@@ -57,6 +60,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use crate::config::EmberConfig;
+use crate::dictionary_choice;
 
 /// Runs one write per input partition of a `DataSinkExec`'s input, each in
 /// the task computing that partition; partition `i` yields one row: the
@@ -206,11 +210,19 @@ impl ExecutionPlan for PartitionedWriteExec {
             Arc::clone(&context),
         )?;
         let sink_exec = Arc::clone(&self.sink_exec);
+        let adaptive_dictionary = EmberConfig::from_options(context.session_config().options())
+            .write
+            .adaptive_dictionary;
         let stream = futures::stream::once(async move {
             let Some(sink) = sink_exec.downcast_ref::<DataSinkExec>() else {
                 return internal_err!("PartitionedWriteExec lost its DataSinkExec");
             };
-            let count = sink.sink().write_all(data, &context).await?;
+            let count = match sink.sink().downcast_ref::<ParquetSink>() {
+                Some(parquet) if adaptive_dictionary => {
+                    write_choosing_dictionaries(parquet, data, &context).await?
+                }
+                _ => sink.sink().write_all(data, &context).await?,
+            };
             let rows = Arc::new(UInt64Array::from(vec![count])) as ArrayRef;
             Ok(RecordBatch::try_new(count_schema(), vec![rows])?)
         })
@@ -219,6 +231,33 @@ impl ExecutionPlan for PartitionedWriteExec {
             count_schema(),
             stream,
         )))
+    }
+}
+
+/// Writes `data` through `sink`, or through the same sink with dictionaries
+/// turned off for the columns whose first batch is nearly all distinct values
+/// ([`dictionary_choice`]). The sink of a parallel write has no sort order, so
+/// a rebuilt sink loses nothing.
+async fn write_choosing_dictionaries(
+    sink: &ParquetSink,
+    mut data: SendableRecordBatchStream,
+    context: &Arc<TaskContext>,
+) -> Result<u64> {
+    let schema = data.schema();
+    let first = data.next().await.transpose()?;
+    let chosen = first.as_ref().and_then(|batch| {
+        dictionary_choice::without_futile_dictionaries(sink.parquet_options(), batch)
+    });
+    let data: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter(first.map(Ok)).chain(data),
+    ));
+    match chosen {
+        Some(options) => {
+            let chosen = ParquetSink::new(sink.config().clone(), options);
+            DataSink::write_all(&chosen, data, context).await
+        }
+        None => DataSink::write_all(sink, data, context).await,
     }
 }
 
@@ -436,6 +475,107 @@ mod tests {
         let plan = plan_of(&ctx, &off).await;
         assert!(!plan.contains("PartitionedWriteExec"), "{plan}");
         assert_eq!(count(&ctx, &off).await, 300);
+    }
+
+    /// Whether each column of each Parquet file in `dir` has a dictionary page,
+    /// as `(column, dictionary)` for every file.
+    fn dictionary_pages(dir: &std::path::Path) -> Vec<Vec<(String, bool)>> {
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+                let row_group = reader.metadata().row_group(0);
+                row_group
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.column_path().string(),
+                            c.dictionary_page_offset().is_some(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn parallel_parquet_writes_skip_dictionaries_of_distinct_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("input");
+        std::fs::create_dir_all(&input).unwrap();
+        for f in 0..2 {
+            let rows: String = (0..3000)
+                .map(|i| format!("{},{}\n", f * 3000 + i, i % 7))
+                .collect();
+            std::fs::write(input.join(format!("part-{f}.csv")), format!("n,k\n{rows}")).unwrap();
+        }
+        let config = ember_session_config().with_target_partitions(2);
+        let state = ember_session_state(config, ember_runtime_env(None).unwrap()).unwrap();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}/' OPTIONS ('format.has_header' 'true')",
+            input.display()
+        ))
+        .await
+        .unwrap();
+        let copy = |to: &str, options: &str| {
+            format!(
+                "COPY (SELECT n, CAST(n AS DOUBLE) / 3 AS x, k FROM t) TO '{}/' STORED AS PARQUET {options}",
+                dir.path().join(to).display()
+            )
+        };
+        let expect = |dictionaries: [bool; 3]| {
+            let columns = ["n", "x", "k"].iter().map(|c| c.to_string());
+            columns.zip(dictionaries).collect::<Vec<_>>()
+        };
+
+        assert_eq!(count(&ctx, &copy("adaptive", "")).await, 6000);
+        let files = dictionary_pages(&dir.path().join("adaptive"));
+        assert_eq!(files, vec![expect([false, false, true]); 2]);
+
+        // The user's column option wins, other options still apply.
+        let options =
+            "OPTIONS ('format.dictionary_enabled::n' 'true', 'format.compression::x' 'zstd(1)')";
+        assert_eq!(count(&ctx, &copy("configured", options)).await, 6000);
+        let files = dictionary_pages(&dir.path().join("configured"));
+        assert_eq!(files, vec![expect([true, false, true]); 2]);
+
+        ctx.sql("SET ember.write.adaptive_dictionary = false")
+            .await
+            .unwrap();
+        assert_eq!(count(&ctx, &copy("off", "")).await, 6000);
+        let files = dictionary_pages(&dir.path().join("off"));
+        assert_eq!(files, vec![expect([true, true, true]); 2]);
+
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE o STORED AS PARQUET LOCATION '{}/'",
+            dir.path().join("adaptive").display()
+        ))
+        .await
+        .unwrap();
+        let check = "SELECT count(DISTINCT n) AS n, count(DISTINCT x) AS x, min(x) AS lo, max(x) AS hi, sum(k) AS k";
+        let got = ctx
+            .sql(&format!("{check} FROM o"))
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let want = ctx
+            .sql(&format!(
+                "{check} FROM (SELECT n, CAST(n AS DOUBLE) / 3 AS x, k FROM t)"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        assert_eq!(got.unwrap(), want.unwrap());
     }
 
     /// The physical plan of a `COPY` of `t` to a directory under `dir`.

@@ -37,6 +37,11 @@ config_namespace! {
         /// that shuffles the whole output). Single-file targets and `ORDER BY` writes always
         /// use one writer.
         pub parallel: bool, default = true
+        /// Write a Parquet column without a dictionary when the first rows a writer sees
+        /// are nearly all distinct (at least 63/64 of at least 1,024 values), instead of
+        /// interning every value until the dictionary overflows. Applies to parallel
+        /// writes; columns with their own `dictionary_enabled::col` option keep it.
+        pub adaptive_dictionary: bool, default = true
     }
 }
 

@@ -28,7 +28,7 @@ use std::collections::HashSet;
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::config::{ParquetColumnOptions, TableParquetOptions};
+use datafusion::common::config::TableParquetOptions;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 
 /// Fewer non-null values than this say nothing about a column: it keeps its
@@ -64,7 +64,7 @@ pub fn without_futile_dictionaries(
             chosen
                 .column_specific_options
                 .entry(name.clone())
-                .or_insert_with(ParquetColumnOptions::default)
+                .or_default()
                 .dictionary_enabled = Some(false);
             changed = true;
         }
@@ -110,6 +110,7 @@ mod tests {
 
     use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::common::config::ParquetColumnOptions;
 
     use super::*;
 

@@ -89,7 +89,7 @@ impl std::fmt::Display for ModelFormat {
 #[derive(Debug)]
 pub enum Predictor {
     /// XGBoost `gbtree` or `dart`.
-    XgboostTrees(xgboost::TreeEnsemble),
+    XgboostTrees(Box<xgboost::TreeEnsemble>),
     /// XGBoost `gblinear`.
     XgboostLinear(xgboost::LinearBooster),
     /// LightGBM `gbdt`, `dart`, `goss` or `rf`.

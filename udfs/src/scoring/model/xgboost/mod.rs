@@ -12,6 +12,8 @@
 
 pub(crate) mod fields;
 pub mod linear;
+mod simd;
+mod simd_levels;
 pub mod trees;
 pub mod ubjson;
 
@@ -110,7 +112,7 @@ pub fn from_json_value(source: &str, format: ModelFormat, root: &Value) -> Model
     let predictor = match booster_name {
         "gbtree" => {
             let model = doc.get(booster, "learner.gradient_booster", "model")?;
-            Predictor::XgboostTrees(read_trees(
+            Predictor::XgboostTrees(Box::new(read_trees(
                 &doc,
                 learner,
                 model,
@@ -118,13 +120,13 @@ pub fn from_json_value(source: &str, format: ModelFormat, root: &Value) -> Model
                 base_margin,
                 num_features,
                 groups,
-            )?)
+            )?))
         }
         "dart" => {
             let gbtree = doc.get(booster, "learner.gradient_booster", "gbtree")?;
             let model = doc.get(gbtree, "learner.gradient_booster.gbtree", "model")?;
             let weights = doc.f32_array(booster, "learner.gradient_booster", "weight_drop")?;
-            Predictor::XgboostTrees(read_trees(
+            Predictor::XgboostTrees(Box::new(read_trees(
                 &doc,
                 learner,
                 model,
@@ -132,7 +134,7 @@ pub fn from_json_value(source: &str, format: ModelFormat, root: &Value) -> Model
                 base_margin,
                 num_features,
                 groups,
-            )?)
+            )?))
         }
         "gblinear" => {
             let model = doc.get(booster, "learner.gradient_booster", "model")?;

@@ -21,6 +21,8 @@ use arrow::array::Float64Array;
 use serde_json::Value;
 
 use super::fields::Doc;
+use super::simd::{NodeView, PackedNodes, VECTOR_ROWS, VECTORS};
+use super::simd_levels::LevelTrees;
 use crate::scoring::model::{ModelResult, block_rows, fill_row_block};
 
 /// Rows evaluated together, tree by tree.
@@ -76,6 +78,14 @@ pub struct TreeEnsemble {
     /// Base score as a margin, per output group.
     base_margin: Vec<f32>,
     num_features: usize,
+    /// Trees of depth up to 8 laid out level by level for the AVX2 walk
+    /// ([`super::simd_levels`]), when the model and the CPU allow it.
+    levels: Option<LevelTrees>,
+    /// The nodes packed for the AVX2 walk of the other trees
+    /// ([`super::simd`]). Rows left over from whole vectors walk scalar.
+    packed: Option<PackedNodes>,
+    /// Each node's threshold, or its value for a leaf (for the AVX2 walk).
+    thresholds: Vec<f32>,
 }
 
 impl TreeEnsemble {
@@ -100,11 +110,61 @@ impl TreeEnsemble {
             weights,
             base_margin,
             num_features,
+            levels: None,
+            packed: None,
+            thresholds: Vec::new(),
         };
         for (i, tree) in trees.iter().enumerate() {
             ensemble.add_tree(doc, i, tree)?;
         }
+        ensemble.pack_for_vectors();
         Ok(ensemble)
+    }
+
+    /// Builds the AVX2 layout, for models without categorical splits.
+    fn pack_for_vectors(&mut self) {
+        if self.has_categorical {
+            return;
+        }
+        let view = |node: &Node| NodeView {
+            feature: (node.feature_flags & FEATURE_MASK) as usize,
+            default_left: node.feature_flags & DEFAULT_LEFT != 0,
+            leaf: node.feature_flags & LEAF != 0,
+            left: node.left as usize,
+        };
+        let nodes = &self.nodes;
+        self.levels = LevelTrees::build(
+            |i| view(&nodes[i]),
+            |i| nodes[i].value,
+            &self.roots,
+            &self.depths,
+        );
+        self.packed = PackedNodes::build(self.nodes.iter().map(view));
+        if self.packed.is_some() {
+            self.thresholds = self.nodes.iter().map(|node| node.value).collect();
+        }
+    }
+
+    /// The same ensemble evaluated by the scalar walk only.
+    #[cfg(test)]
+    pub(crate) fn without_vectors(mut self) -> TreeEnsemble {
+        self.levels = None;
+        self.packed = None;
+        self
+    }
+
+    /// How many trees each AVX2 walk takes: (level layout, packed nodes).
+    #[cfg(test)]
+    pub(crate) fn vector_trees(&self) -> (usize, usize) {
+        let levels = (0..self.roots.len())
+            .filter(|t| self.levels.as_ref().is_some_and(|l| l.has(*t)))
+            .count();
+        let packed = if self.packed.is_some() {
+            self.roots.len() - levels
+        } else {
+            0
+        };
+        (levels, packed)
     }
 
     fn add_tree(&mut self, doc: &Doc<'_>, index: usize, tree: &Value) -> ModelResult<()> {
@@ -349,8 +409,14 @@ impl TreeEnsemble {
         margins: &mut [f32],
         k: usize,
     ) {
-        let group = self.groups[t] as usize;
         let leaves = self.leaves::<L, CATEGORICAL_STEPS>(t, block, width, first);
+        self.add_leaves(t, &leaves, first, margins, k);
+    }
+
+    /// Adds tree `t`'s leaf values for block rows `first..` to their margins.
+    #[inline(always)]
+    fn add_leaves(&self, t: usize, leaves: &[f32], first: usize, margins: &mut [f32], k: usize) {
+        let group = self.groups[t] as usize;
         match &self.weights {
             None => {
                 for (j, leaf) in leaves.iter().enumerate() {
@@ -379,6 +445,27 @@ impl TreeEnsemble {
     ) {
         for t in 0..self.roots.len() {
             let mut first = 0;
+            let vector_rows = VECTORS * VECTOR_ROWS;
+            match (&self.levels, &self.packed) {
+                _ if CATEGORICAL_STEPS => {}
+                (Some(levels), _) if levels.has(t) => {
+                    while first + vector_rows <= rows {
+                        let leaves = levels.leaves(t, block, width, first);
+                        self.add_leaves(t, &leaves, first, margins, k);
+                        first += vector_rows;
+                    }
+                }
+                (_, Some(packed)) => {
+                    let (root, depth) = (self.roots[t], self.depths[t]);
+                    while first + vector_rows <= rows {
+                        let leaves =
+                            packed.leaves(&self.thresholds, root, depth, block, width, first);
+                        self.add_leaves(t, &leaves, first, margins, k);
+                        first += vector_rows;
+                    }
+                }
+                _ => {}
+            }
             while first + LANES <= rows {
                 self.add_tree_margins::<LANES, CATEGORICAL_STEPS>(
                     t, block, width, first, margins, k,
@@ -469,5 +556,158 @@ impl CategoryTable {
         let start = usize::try_from(self.segments[i]).ok()?;
         let len = usize::try_from(self.sizes[i]).ok()?;
         self.categories.get(start..start.checked_add(len)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Float64Array;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A small deterministic generator (no dependency needed for a test).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() * n as f64) as usize % n
+        }
+    }
+
+    const FEATURES: usize = 7;
+    /// Thresholds the rows also take, exactly and one ulp either side.
+    const CUTS: [f32; 5] = [-1.5, -0.25, 0.0, 0.75, 2.0];
+
+    /// A tree of random shape (leaves at any depth up to `max_depth`), in
+    /// XGBoost's JSON: node ids in depth-first order, as XGBoost numbers them
+    /// differently from Ember's breadth-first layout.
+    /// Node arrays as XGBoost's JSON holds them: left and right children,
+    /// split feature, condition (or leaf value), default left.
+    type Nodes = (Vec<i64>, Vec<i64>, Vec<usize>, Vec<f32>, Vec<u8>);
+
+    fn tree(rng: &mut Lcg, max_depth: u32) -> Value {
+        fn grow(rng: &mut Lcg, depth: u32, max_depth: u32, nodes: &mut Nodes) -> i64 {
+            let id = nodes.0.len();
+            nodes.0.push(-1);
+            nodes.1.push(-1);
+            nodes.2.push(0);
+            nodes.3.push(0.0);
+            nodes.4.push(0);
+            if depth == max_depth || (depth > 0 && rng.next() < 0.25) {
+                nodes.3[id] = (rng.next() - 0.5) as f32;
+                return id as i64;
+            }
+            nodes.2[id] = rng.below(FEATURES);
+            nodes.3[id] = CUTS[rng.below(CUTS.len())];
+            nodes.4[id] = u8::from(rng.next() < 0.5);
+            let l = grow(rng, depth + 1, max_depth, nodes);
+            let r = grow(rng, depth + 1, max_depth, nodes);
+            nodes.0[id] = l;
+            nodes.1[id] = r;
+            id as i64
+        }
+        let mut nodes: Nodes = Default::default();
+        grow(rng, 0, max_depth, &mut nodes);
+        let (left, right, features, conditions, default_left) = nodes;
+        json!({
+            "left_children": left, "right_children": right, "split_indices": features,
+            "split_conditions": conditions, "default_left": default_left,
+            "tree_param": {"num_nodes": left.len().to_string(), "size_leaf_vector": "1"}
+        })
+    }
+
+    /// Feature columns of `rows` rows: the cuts, one ulp either side,
+    /// NaN, nulls, infinities and ordinary values.
+    fn columns(rng: &mut Lcg, rows: usize) -> Vec<Float64Array> {
+        (0..FEATURES)
+            .map(|_| {
+                Float64Array::from_iter((0..rows).map(|_| {
+                    let cut = CUTS[rng.below(CUTS.len())];
+                    match rng.below(8) {
+                        0 => None,
+                        1 => Some(f64::NAN),
+                        2 => Some(if rng.next() < 0.5 {
+                            f64::INFINITY
+                        } else {
+                            f64::NEG_INFINITY
+                        }),
+                        3 => Some(f64::from(cut)),
+                        4 => Some(f64::from(cut.next_up())),
+                        5 => Some(f64::from(cut.next_down())),
+                        _ => Some((rng.next() - 0.5) * 5.0),
+                    }
+                }))
+            })
+            .collect()
+    }
+
+    fn ensemble(rng: &mut Lcg, trees: usize, groups: usize, dart: bool) -> TreeEnsemble {
+        let doc = Doc {
+            file: "random.json",
+            format: "XGBoost JSON",
+        };
+        let values: Vec<Value> = (0..trees)
+            .map(|_| {
+                // Up to depth 8 the level layout walks a tree, deeper ones the packed nodes.
+                let depth = 1 + rng.below(11) as u32;
+                tree(rng, depth)
+            })
+            .collect();
+        let refs: Vec<&Value> = values.iter().collect();
+        let tree_groups = (0..trees).map(|t| (t % groups) as u32).collect();
+        let weights = dart.then(|| (0..trees).map(|_| rng.next() as f32).collect());
+        let base = (0..groups).map(|g| g as f32 * 0.1 - 0.05).collect();
+        match TreeEnsemble::from_json(&doc, &refs, tree_groups, weights, base, FEATURES) {
+            Ok(ensemble) => ensemble,
+            Err(e) => panic!("random model: {e}"),
+        }
+    }
+
+    fn margins(
+        ensemble: &TreeEnsemble,
+        columns: &[Float64Array],
+        start: usize,
+        rows: usize,
+    ) -> Vec<u32> {
+        let refs: Vec<&Float64Array> = columns.iter().collect();
+        let mut out = vec![0.0; rows * ensemble.base_margin.len()];
+        ensemble.score(&refs, start, &mut out);
+        out.iter().map(|m| (*m as f32).to_bits()).collect()
+    }
+
+    #[test]
+    fn the_vector_walk_scores_exactly_as_the_scalar_walk() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            panic!("this test checks the AVX2 walk and needs an x86-64 CPU with AVX2");
+        }
+        let mut rng = Lcg(7);
+        for (trees, groups, dart) in [(40, 1, false), (30, 3, false), (25, 1, true)] {
+            let columns = columns(&mut rng, 1000);
+            let vector = ensemble(&mut Lcg(trees as u64), trees, groups, dart);
+            let (levels, packed) = vector.vector_trees();
+            assert!(
+                levels > 0 && packed > 0 && levels + packed == trees,
+                "{levels} + {packed}"
+            );
+            let scalar = ensemble(&mut Lcg(trees as u64), trees, groups, dart).without_vectors();
+            // Whole blocks, a ragged tail, and a start inside the arrays.
+            for (start, rows) in [(0, 1000), (3, 997), (17, 40), (0, 15)] {
+                assert_eq!(
+                    margins(&vector, &columns, start, rows),
+                    margins(&scalar, &columns, start, rows),
+                    "{trees} trees, {groups} groups, dart {dart}, rows {start}..{}",
+                    start + rows
+                );
+            }
+        }
     }
 }

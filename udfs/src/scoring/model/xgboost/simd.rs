@@ -33,7 +33,7 @@ const MAX_OFFSET: usize = (1 << (32 - OFFSET_SHIFT)) - 1;
 /// Rows in one vector.
 pub(crate) const VECTOR_ROWS: usize = 8;
 /// Vectors walked together (their gathers overlap).
-pub(crate) const VECTORS: usize = 2;
+pub(crate) const VECTORS: usize = 4;
 
 /// One node as the scalar layout describes it.
 pub(crate) struct NodeView {

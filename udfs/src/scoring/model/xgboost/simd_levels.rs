@@ -8,10 +8,10 @@
 //! level (`0 ≤ p < 2^l`): the children of `p` are `2p` and `2p + 1`. The
 //! nodes of a level sit side by side, so for the first four levels (at most
 //! eight nodes each) a step reads the eight rows' nodes with a register
-//! permute instead of a memory gather, and the fifth level with two. Only the
+//! permute instead of a memory gather, and the fifth and sixth levels with two and four. Only the
 //! rows' feature values are always gathered, plus the nodes of deeper levels
 //! and, at the end, the leaf values. For XGBoost's default depth of 6 that is
-//! 9 gathers per tree and 8 rows instead of 19 in [`super::simd`]'s walk.
+//! 7 gathers per tree and 8 rows instead of 19 in [`super::simd`]'s walk.
 //!
 //! The comparisons are the scalar walk's: `value < threshold` in `f32`, NaN
 //! to the default side. A pass-through node's threshold is NaN with the
@@ -230,24 +230,35 @@ mod avx2 {
                         _mm256_permutevar8x32_ps(t, position),
                     )
                 }
-                4 => {
-                    // Two registers of eight; the permute uses the low three bits.
-                    let high = _mm256_cmpgt_epi32(position, _mm256_set1_epi32(7));
-                    let w0 = _mm256_loadu_si256(words.add(start).cast());
-                    let w1 = _mm256_loadu_si256(words.add(start + 8).cast());
-                    let t0 = _mm256_loadu_ps(thresholds.add(start));
-                    let t1 = _mm256_loadu_ps(thresholds.add(start + 8));
-                    let w = _mm256_blendv_epi8(
-                        _mm256_permutevar8x32_epi32(w0, position),
-                        _mm256_permutevar8x32_epi32(w1, position),
-                        high,
-                    );
-                    let t = _mm256_blendv_ps(
-                        _mm256_permutevar8x32_ps(t0, position),
-                        _mm256_permutevar8x32_ps(t1, position),
-                        _mm256_castsi256_ps(high),
-                    );
-                    (w, t)
+                4 | 5 => {
+                    // Two or four registers of eight: the permute uses the low
+                    // three bits of the position, bits 3 and 4 pick the register.
+                    let pick = |offset: usize| {
+                        let w = _mm256_loadu_si256(words.add(start + offset).cast());
+                        let t = _mm256_loadu_ps(thresholds.add(start + offset));
+                        (
+                            _mm256_permutevar8x32_epi32(w, position),
+                            _mm256_permutevar8x32_ps(t, position),
+                        )
+                    };
+                    let bit = |b: i32| {
+                        let b = _mm256_set1_epi32(b);
+                        _mm256_cmpeq_epi32(_mm256_and_si256(position, b), b)
+                    };
+                    let blend = |(w0, t0): (__m256i, __m256), (w1, t1), mask: __m256i| {
+                        (
+                            _mm256_blendv_epi8(w0, w1, mask),
+                            _mm256_blendv_ps(t0, t1, _mm256_castsi256_ps(mask)),
+                        )
+                    };
+                    let bit3 = bit(8);
+                    let low = blend(pick(0), pick(8), bit3);
+                    if level == 4 {
+                        low
+                    } else {
+                        let high = blend(pick(16), pick(24), bit3);
+                        blend(low, high, bit(16))
+                    }
                 }
                 _ => (
                     _mm256_i32gather_epi32::<4>(words.add(start), position),

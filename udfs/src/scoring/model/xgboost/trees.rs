@@ -418,6 +418,13 @@ impl TreeEnsemble {
     fn add_leaves(&self, t: usize, leaves: &[f32], first: usize, margins: &mut [f32], k: usize) {
         let group = self.groups[t] as usize;
         match &self.weights {
+            None if k == 1 => {
+                // One output: the rows' margins are contiguous (and vectorise).
+                let rows = &mut margins[first..first + leaves.len()];
+                for (margin, leaf) in rows.iter_mut().zip(leaves) {
+                    *margin += leaf;
+                }
+            }
             None => {
                 for (j, leaf) in leaves.iter().enumerate() {
                     margins[(first + j) * k + group] += leaf;

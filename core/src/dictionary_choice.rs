@@ -13,12 +13,16 @@
 //! when the dictionary does not make the data smaller.
 //!
 //! Ember decides per column from the writer's first batch: when at least
-//! [`MIN_SAMPLE`] non-null values are there and at least 63/64 of them are
-//! distinct, the column is written without a dictionary. For 8-byte values
-//! that many distinct values in an 8,192-row batch means a cardinality above
-//! about 250,000, whose dictionary (2 MB) would outgrow the 1 MiB page limit
-//! anyway, so a column that a dictionary would shrink keeps it: a label, a
-//! category, a rounded price, a date. A column the user configured
+//! [`MIN_SAMPLE`] non-null values are there and they repeat no more than
+//! values drawn from a column of 2^18 distinct values would (at most 128
+//! repeats among 8,192 values, 2 among 1,024), the column is written without
+//! a dictionary. A cardinality that high overflows the 1 MiB dictionary page
+//! anyway (at 4 bytes a value; at 8 bytes half of it does), so a column that
+//! a dictionary would shrink keeps it: a label, a category, a rounded price,
+//! a date. The first batch stands for the whole partition, which holds unless
+//! the input is ordered so that its first rows are distinct and later rows
+//! repeat them; such a column is written plain, larger than it could be, and
+//! still correct. A column the user configured
 //! (`dictionary_enabled::col`), nested columns, Arrow dictionary columns and
 //! booleans (never dictionary-encoded) are left alone, and nothing changes
 //! when dictionaries are off for the whole write.
@@ -81,8 +85,23 @@ fn may_use_a_dictionary(data_type: &DataType) -> bool {
         ))
 }
 
+/// The cardinality above which a column is not worth a dictionary: 2^18
+/// values fill parquet-rs's 1 MiB dictionary page at 4 bytes a value (and
+/// twice over at 8), so such a dictionary is abandoned in every row group.
+const FUTILE_CARDINALITY: usize = 1 << 18;
+
+/// The duplicates `values` draws from a column of [`FUTILE_CARDINALITY`]
+/// evenly used values are expected to hold (the birthday bound,
+/// `n^2 / 2C`): fewer duplicates than this in the sample mean a larger
+/// cardinality. 128 for a full sample of 8,192 values (63/64 distinct), 2 for
+/// 1,024.
+fn duplicates_at_futile_cardinality(values: usize) -> usize {
+    values * values / (2 * FUTILE_CARDINALITY)
+}
+
 /// Whether at least [`MIN_SAMPLE`] of the first [`MAX_SAMPLE`] values are
-/// non-null and at least 63/64 of those are distinct.
+/// non-null and they hold no more duplicates than a column of
+/// [`FUTILE_CARDINALITY`] values would.
 fn nearly_all_distinct(column: &dyn Array) -> bool {
     let rows = column.len().min(MAX_SAMPLE);
     let values = rows - column.slice(0, rows).null_count();
@@ -101,7 +120,7 @@ fn nearly_all_distinct(column: &dyn Array) -> bool {
         .filter(|(row, _)| sample.is_valid(*row))
         .map(|(_, hash)| *hash)
         .collect();
-    distinct.len() >= values - values / 64
+    values - distinct.len() <= duplicates_at_futile_cardinality(values)
 }
 
 #[cfg(test)]
@@ -176,17 +195,23 @@ mod tests {
     }
 
     #[test]
-    fn a_column_just_under_the_distinct_share_keeps_its_dictionary() {
-        let rows = 8192;
-        // 63/64 of 8,192 is 8,064 distinct values: one fewer keeps the dictionary.
-        let at = |distinct: usize| -> ArrayRef {
-            Arc::new(Int64Array::from_iter_values(
-                (0..rows).map(|i| (i % distinct) as i64),
-            ))
-        };
-        let sample = batch(vec![("at", at(8064)), ("under", at(8063))]);
-        let chosen = without_futile_dictionaries(&TableParquetOptions::default(), &sample).unwrap();
-        assert_eq!(dictionary_off(&chosen), ["at"]);
+    fn a_column_with_one_repeat_too_many_keeps_its_dictionary() {
+        // 128 repeats are allowed among 8,192 values (8,064 distinct), 2 among 1,024.
+        for (rows, allowed) in [(8192, 128), (1024, 2)] {
+            let with_repeats = |repeats: usize| -> ArrayRef {
+                let distinct = rows - repeats;
+                Arc::new(Int64Array::from_iter_values(
+                    (0..rows).map(|i| (i % distinct) as i64),
+                ))
+            };
+            let sample = batch(vec![
+                ("at", with_repeats(allowed)),
+                ("over", with_repeats(allowed + 1)),
+            ]);
+            let chosen =
+                without_futile_dictionaries(&TableParquetOptions::default(), &sample).unwrap();
+            assert_eq!(dictionary_off(&chosen), ["at"], "{rows} rows");
+        }
     }
 
     #[test]

@@ -20,8 +20,9 @@
 //! not a coalesce) and overwrites keep DataFusion's single writer, and so
 //! does every write after `SET ember.write.parallel = false`.
 //!
-//! A Parquet write through this node also chooses, per file, which columns
-//! get a dictionary ([`crate::dictionary_choice`]).
+//! A Parquet write through this node also chooses, once per partition (for
+//! all the files that partition writes), which columns get a dictionary
+//! ([`crate::dictionary_choice`]).
 //!
 //! The node travels to executors through Ember's physical codec
 //! (`crate::codec`): it carries no state of its own, and its child is the
@@ -234,16 +235,20 @@ impl ExecutionPlan for PartitionedWriteExec {
     }
 }
 
-/// Writes `data` through `sink`, or through the same sink with dictionaries
+/// Writes `data` through `sink`, or through a copy of it with dictionaries
 /// turned off for the columns whose first batch is nearly all distinct values
-/// ([`dictionary_choice`]). The sink of a parallel write has no sort order, so
-/// a rebuilt sink loses nothing.
+/// ([`dictionary_choice`]). The copy keeps the sink's file config (paths,
+/// hive partition columns) and every other format option; it has no sorting
+/// columns (a parallel write has no sort order, see the rule) and its own
+/// metrics and record of written files, which nothing reads for this node.
 async fn write_choosing_dictionaries(
     sink: &ParquetSink,
-    mut data: SendableRecordBatchStream,
+    data: SendableRecordBatchStream,
     context: &Arc<TaskContext>,
 ) -> Result<u64> {
     let schema = data.schema();
+    // Fused: an empty partition's stream is not polled again after its end.
+    let mut data = data.fuse();
     let first = data.next().await.transpose()?;
     let chosen = first.as_ref().and_then(|batch| {
         dictionary_choice::without_futile_dictionaries(sink.parquet_options(), batch)
@@ -505,6 +510,26 @@ mod tests {
             .collect()
     }
 
+    /// The compression codec of column `column` in each Parquet file in `dir`.
+    fn column_codecs(dir: &std::path::Path, column: usize) -> Vec<String> {
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+                format!(
+                    "{:?}",
+                    reader.metadata().row_group(0).column(column).compression()
+                )
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn parallel_parquet_writes_skip_dictionaries_of_distinct_columns() {
         let dir = tempfile::tempdir().unwrap();
@@ -516,7 +541,11 @@ mod tests {
                 .collect();
             std::fs::write(input.join(format!("part-{f}.csv")), format!("n,k\n{rows}")).unwrap();
         }
-        let config = ember_session_config().with_target_partitions(2);
+        // Two batches per partition: the first is peeked, then written once with the rest
+        // (DataFusion spreads a writer's batches over files: one file per batch here).
+        let config = ember_session_config()
+            .with_target_partitions(2)
+            .with_batch_size(1500);
         let state = ember_session_state(config, ember_runtime_env(None).unwrap()).unwrap();
         let ctx = SessionContext::new_with_state(state);
         ctx.sql(&format!(
@@ -535,24 +564,40 @@ mod tests {
             let columns = ["n", "x", "k"].iter().map(|c| c.to_string());
             columns.zip(dictionaries).collect::<Vec<_>>()
         };
+        let assert_all = |files: &[Vec<(String, bool)>], expected: Vec<(String, bool)>| {
+            assert_eq!(files.len(), 4, "two files per partition: {files:?}");
+            assert!(files.iter().all(|f| *f == expected), "{files:?}");
+        };
 
         assert_eq!(count(&ctx, &copy("adaptive", "")).await, 6000);
         let files = dictionary_pages(&dir.path().join("adaptive"));
-        assert_eq!(files, vec![expect([false, false, true]); 2]);
+        assert_all(&files, expect([false, false, true]));
 
         // The user's column option wins, other options still apply.
         let options =
             "OPTIONS ('format.dictionary_enabled::n' 'true', 'format.compression::x' 'zstd(1)')";
         assert_eq!(count(&ctx, &copy("configured", options)).await, 6000);
         let files = dictionary_pages(&dir.path().join("configured"));
-        assert_eq!(files, vec![expect([true, false, true]); 2]);
+        assert_all(&files, expect([true, false, true]));
+        let x_codecs = column_codecs(&dir.path().join("configured"), 1);
+        assert!(
+            x_codecs.iter().all(|c| c.starts_with("ZSTD")),
+            "{x_codecs:?}"
+        );
+
+        // A partition with no rows: the other partition's file, no error.
+        let one_empty = format!(
+            "COPY (SELECT n, k FROM t WHERE n < 3000) TO '{}/' STORED AS PARQUET",
+            dir.path().join("one_empty").display()
+        );
+        assert_eq!(count(&ctx, &one_empty).await, 3000);
 
         ctx.sql("SET ember.write.adaptive_dictionary = false")
             .await
             .unwrap();
         assert_eq!(count(&ctx, &copy("off", "")).await, 6000);
         let files = dictionary_pages(&dir.path().join("off"));
-        assert_eq!(files, vec![expect([true, true, true]); 2]);
+        assert_all(&files, expect([true, true, true]));
 
         ctx.sql(&format!(
             "CREATE EXTERNAL TABLE o STORED AS PARQUET LOCATION '{}/'",

@@ -18,8 +18,9 @@
 //! the offset from the node to its left child (the right child follows it).
 //! A leaf has offset 0 and its flag keeps the row there, so every tree is
 //! walked a fixed number of steps (its depth). Models with categorical splits,
-//! more than 2^16 features or trees whose child offsets do not fit use the
-//! scalar walk only.
+//! more than 2^16 features, or any tree whose child offsets do not fit (over
+//! 16,383 nodes) leave this walk out for the whole model: their trees that the
+//! level layout does not take walk scalar.
 
 /// Bits of a packed node: the feature index.
 const FEATURE_BITS: u32 = 16;

@@ -209,7 +209,7 @@ mod avx2 {
     use super::{DEFAULT_LEFT, FEATURE_BITS, VECTOR_ROWS, VECTORS};
 
     /// The nodes of one level for the lanes at `position`: from registers for
-    /// levels of up to 16 nodes, gathered below that.
+    /// levels of up to 32 nodes (levels 0 to 5), gathered below that.
     #[target_feature(enable = "avx2")]
     #[inline]
     unsafe fn level_nodes(

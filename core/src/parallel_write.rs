@@ -371,21 +371,31 @@ mod tests {
     use super::*;
     use crate::config::ember_session_config;
     use crate::session::{ember_runtime_env, ember_session_state};
+    use datafusion::parquet::file::metadata::ColumnChunkMetaData;
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::SessionContext;
 
     /// A session over three CSV files (three partitions) of 100 rows each.
     async fn three_files() -> (SessionContext, tempfile::TempDir) {
+        csv_table(3, 100, ember_session_config().with_target_partitions(4)).await
+    }
+
+    /// A session with table `t (n, k)` over `files` CSV files of `rows` rows
+    /// each: `n` counts from 0 across the files, `k` is the row's index mod 7.
+    async fn csv_table(
+        files: usize,
+        rows: usize,
+        config: datafusion::prelude::SessionConfig,
+    ) -> (SessionContext, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("input");
         std::fs::create_dir_all(&input).unwrap();
-        for f in 0..3 {
-            let rows: String = (0..100)
-                .map(|i| format!("{},{}\n", f * 100 + i, i % 7))
+        for f in 0..files {
+            let lines: String = (0..rows)
+                .map(|i| format!("{},{}\n", f * rows + i, i % 7))
                 .collect();
-            std::fs::write(input.join(format!("part-{f}.csv")), format!("n,k\n{rows}")).unwrap();
+            std::fs::write(input.join(format!("part-{f}.csv")), format!("n,k\n{lines}")).unwrap();
         }
-        let config = ember_session_config().with_target_partitions(4);
         let state = ember_session_state(config, ember_runtime_env(None).unwrap()).unwrap();
         let ctx = SessionContext::new_with_state(state);
         ctx.sql(&format!(
@@ -482,78 +492,50 @@ mod tests {
         assert_eq!(count(&ctx, &off).await, 300);
     }
 
-    /// Whether each column of each Parquet file in `dir` has a dictionary page,
-    /// as `(column, dictionary)` for every file.
-    fn dictionary_pages(dir: &std::path::Path) -> Vec<Vec<(String, bool)>> {
+    /// The first row group's column chunks of each Parquet file in `dir`, files by name.
+    fn column_chunks(dir: &std::path::Path) -> Vec<Vec<ColumnChunkMetaData>> {
         use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
         files.sort();
-        files
+        let chunks = |path: &std::path::PathBuf| {
+            let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+            reader.metadata().row_group(0).columns().to_vec()
+        };
+        files.iter().map(chunks).collect()
+    }
+
+    /// Whether each column of each Parquet file in `dir` has a dictionary page,
+    /// as `(column, dictionary)` for every file.
+    fn dictionary_pages(dir: &std::path::Path) -> Vec<Vec<(String, bool)>> {
+        let pages = |c: &ColumnChunkMetaData| {
+            (
+                c.column_path().string(),
+                c.dictionary_page_offset().is_some(),
+            )
+        };
+        column_chunks(dir)
             .iter()
-            .map(|path| {
-                let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-                let row_group = reader.metadata().row_group(0);
-                row_group
-                    .columns()
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.column_path().string(),
-                            c.dictionary_page_offset().is_some(),
-                        )
-                    })
-                    .collect()
-            })
+            .map(|file| file.iter().map(pages).collect())
             .collect()
     }
 
     /// The compression codec of column `column` in each Parquet file in `dir`.
     fn column_codecs(dir: &std::path::Path, column: usize) -> Vec<String> {
-        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|path| {
-                let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-                format!(
-                    "{:?}",
-                    reader.metadata().row_group(0).column(column).compression()
-                )
-            })
-            .collect()
+        let codec = |file: &Vec<ColumnChunkMetaData>| format!("{:?}", file[column].compression());
+        column_chunks(dir).iter().map(codec).collect()
     }
 
     #[tokio::test]
     async fn parallel_parquet_writes_skip_dictionaries_of_distinct_columns() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("input");
-        std::fs::create_dir_all(&input).unwrap();
-        for f in 0..2 {
-            let rows: String = (0..3000)
-                .map(|i| format!("{},{}\n", f * 3000 + i, i % 7))
-                .collect();
-            std::fs::write(input.join(format!("part-{f}.csv")), format!("n,k\n{rows}")).unwrap();
-        }
         // Two batches per partition: the first is peeked, then written once with the rest
         // (DataFusion spreads a writer's batches over files: one file per batch here).
         let config = ember_session_config()
             .with_target_partitions(2)
             .with_batch_size(1500);
-        let state = ember_session_state(config, ember_runtime_env(None).unwrap()).unwrap();
-        let ctx = SessionContext::new_with_state(state);
-        ctx.sql(&format!(
-            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}/' OPTIONS ('format.has_header' 'true')",
-            input.display()
-        ))
-        .await
-        .unwrap();
+        let (ctx, dir) = csv_table(2, 3000, config).await;
         let copy = |to: &str, options: &str| {
             format!(
                 "COPY (SELECT n, CAST(n AS DOUBLE) / 3 AS x, k FROM t) TO '{}/' STORED AS PARQUET {options}",

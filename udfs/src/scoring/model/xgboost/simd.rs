@@ -22,9 +22,9 @@
 //! 16,383 nodes) leave this walk out for the whole model: their trees that the
 //! level layout does not take walk scalar.
 
-/// Bits of a packed node: the feature index.
-const FEATURE_BITS: u32 = 16;
-const DEFAULT_LEFT: i32 = 1 << FEATURE_BITS;
+/// Bits of a node word (both walks): the feature index, then the default-left flag.
+pub(crate) const FEATURE_BITS: u32 = 16;
+pub(crate) const DEFAULT_LEFT: i32 = 1 << FEATURE_BITS;
 const LEAF: i32 = 1 << (FEATURE_BITS + 1);
 /// The left child's offset from its parent starts at this bit.
 const OFFSET_SHIFT: i32 = FEATURE_BITS as i32 + 2;
@@ -146,11 +146,68 @@ pub(crate) fn avx2_available() -> bool {
     }
 }
 
+/// The AVX2 pieces both walks share, and the packed walk itself.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{DEFAULT_LEFT, FEATURE_BITS, LEAF, OFFSET_SHIFT, VECTOR_ROWS, VECTORS};
+
+    /// For each vector, the block offsets of its eight rows' first values
+    /// (rows `first..first + VECTORS * VECTOR_ROWS`, `width` values a row).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn row_starts(first: usize, width: usize) -> [__m256i; VECTORS] {
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let width = _mm256_set1_epi32(width as i32);
+        std::array::from_fn(|v| {
+            let base = _mm256_set1_epi32((first + v * VECTOR_ROWS) as i32);
+            _mm256_mullo_epi32(_mm256_add_epi32(base, lane), width)
+        })
+    }
+
+    /// The feature index in the low bits of each lane's node word.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn features(word: __m256i) -> __m256i {
+        _mm256_and_si256(word, _mm256_set1_epi32((1 << FEATURE_BITS) - 1))
+    }
+
+    /// 1 in each lane whose row goes right, 0 where it goes left: left when
+    /// `value < threshold` (false for NaN), or when the value is NaN and the
+    /// node's word has the default-left bit.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn right_steps(value: __m256, threshold: __m256, word: __m256i) -> __m256i {
+        let default_left = _mm256_set1_epi32(DEFAULT_LEFT);
+        let less = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(value, threshold));
+        let missing = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(value, value));
+        let default_is_left =
+            _mm256_cmpeq_epi32(_mm256_and_si256(word, default_left), default_left);
+        let left = _mm256_or_si256(less, _mm256_and_si256(missing, default_is_left));
+        _mm256_andnot_si256(left, _mm256_set1_epi32(1))
+    }
+
+    /// `values[at]` for every lane of every vector, in row order.
+    ///
+    /// # Safety
+    /// Every lane's index must be in bounds of `values`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) unsafe fn gather_rows(
+        values: *const f32,
+        at: &[__m256i; VECTORS],
+    ) -> [f32; VECTORS * VECTOR_ROWS] {
+        let mut out = [0f32; VECTORS * VECTOR_ROWS];
+        for (lanes, at) in out.chunks_exact_mut(VECTOR_ROWS).zip(at) {
+            // SAFETY: the caller's.
+            unsafe {
+                let gathered = _mm256_i32gather_ps::<4>(values, *at);
+                _mm256_storeu_ps(lanes.as_mut_ptr(), gathered);
+            }
+        }
+        out
+    }
 
     /// See [`super::PackedNodes::leaves`].
     #[target_feature(enable = "avx2")]
@@ -165,46 +222,24 @@ mod avx2 {
     ) -> [f32; VECTORS * VECTOR_ROWS] {
         // SAFETY: see the caller; the gathers read only checked indices.
         unsafe {
-            let feature_mask = _mm256_set1_epi32((1 << FEATURE_BITS) - 1);
-            let default_left = _mm256_set1_epi32(DEFAULT_LEFT);
             let leaf = _mm256_set1_epi32(LEAF);
-            let one = _mm256_set1_epi32(1);
-            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            let width_v = _mm256_set1_epi32(width as i32);
-            let mut row_start = [_mm256_setzero_si256(); VECTORS];
-            for (v, start) in row_start.iter_mut().enumerate() {
-                let base = _mm256_set1_epi32((first + v * VECTOR_ROWS) as i32);
-                *start = _mm256_mullo_epi32(_mm256_add_epi32(base, lane), width_v);
-            }
+            let row_start = row_starts(first, width);
             let mut at = [_mm256_set1_epi32(root as i32); VECTORS];
             let (words, thresholds, block) = (words.as_ptr(), thresholds.as_ptr(), block.as_ptr());
             for _ in 0..depth {
                 for (at, row_start) in at.iter_mut().zip(&row_start) {
                     let word = _mm256_i32gather_epi32::<4>(words, *at);
                     let threshold = _mm256_i32gather_ps::<4>(thresholds, *at);
-                    let feature = _mm256_and_si256(word, feature_mask);
-                    let value =
-                        _mm256_i32gather_ps::<4>(block, _mm256_add_epi32(*row_start, feature));
-                    let less = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(value, threshold));
-                    let missing = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(value, value));
-                    let default_is_left =
-                        _mm256_cmpeq_epi32(_mm256_and_si256(word, default_left), default_left);
+                    let feature = _mm256_add_epi32(*row_start, features(word));
+                    let value = _mm256_i32gather_ps::<4>(block, feature);
+                    // A leaf stays: offset 0 and no step right.
                     let is_leaf = _mm256_cmpeq_epi32(_mm256_and_si256(word, leaf), leaf);
-                    let stay_left = _mm256_or_si256(
-                        _mm256_or_si256(less, _mm256_and_si256(missing, default_is_left)),
-                        is_leaf,
-                    );
-                    let right = _mm256_andnot_si256(stay_left, one);
+                    let right = _mm256_andnot_si256(is_leaf, right_steps(value, threshold, word));
                     let offset = _mm256_srli_epi32::<OFFSET_SHIFT>(word);
                     *at = _mm256_add_epi32(*at, _mm256_add_epi32(offset, right));
                 }
             }
-            let mut out = [0f32; VECTORS * VECTOR_ROWS];
-            for (lanes, at) in out.chunks_exact_mut(VECTOR_ROWS).zip(&at) {
-                let values = _mm256_i32gather_ps::<4>(thresholds, *at);
-                _mm256_storeu_ps(lanes.as_mut_ptr(), values);
-            }
-            out
+            gather_rows(thresholds, &at)
         }
     }
 }

@@ -18,13 +18,11 @@
 //! default to the right, so it always sends a row right — into a subtree whose
 //! leaves all equal the leaf it stands for.
 
-use super::simd::{NodeView, VECTOR_ROWS, VECTORS};
+use super::simd::{DEFAULT_LEFT, FEATURE_BITS, NodeView, VECTOR_ROWS, VECTORS};
 
 /// The deepest tree padded to a complete one (511 nodes and 256 leaves).
 pub(crate) const MAX_DEPTH: u32 = 8;
 
-const FEATURE_BITS: u32 = 16;
-const DEFAULT_LEFT: i32 = 1 << FEATURE_BITS;
 /// Entries past the last level, so that a level is always readable as eight
 /// lanes from its start.
 const PADDING: usize = 8;
@@ -206,7 +204,8 @@ impl LevelTrees {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{DEFAULT_LEFT, FEATURE_BITS, VECTOR_ROWS, VECTORS};
+    use super::super::simd::avx2::{features, gather_rows, right_steps, row_starts};
+    use super::{VECTOR_ROWS, VECTORS};
 
     /// The nodes of one level for the lanes at `position`: from registers for
     /// levels of up to 32 nodes (levels 0 to 5), gathered below that.
@@ -281,39 +280,19 @@ mod avx2 {
     ) -> [f32; VECTORS * VECTOR_ROWS] {
         // SAFETY: see the caller.
         unsafe {
-            let feature_mask = _mm256_set1_epi32((1 << FEATURE_BITS) - 1);
-            let default_left = _mm256_set1_epi32(DEFAULT_LEFT);
-            let one = _mm256_set1_epi32(1);
-            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            let width_v = _mm256_set1_epi32(width as i32);
-            let mut row_start = [_mm256_setzero_si256(); VECTORS];
-            for (v, start) in row_start.iter_mut().enumerate() {
-                let base = _mm256_set1_epi32((first + v * VECTOR_ROWS) as i32);
-                *start = _mm256_mullo_epi32(_mm256_add_epi32(base, lane), width_v);
-            }
+            let row_start = row_starts(first, width);
             let mut position = [_mm256_setzero_si256(); VECTORS];
             let (words, thresholds, block) = (words.as_ptr(), thresholds.as_ptr(), block.as_ptr());
             for level in 0..depth {
                 for (position, row_start) in position.iter_mut().zip(&row_start) {
                     let (word, threshold) = level_nodes(words, thresholds, level, *position);
-                    let feature = _mm256_and_si256(word, feature_mask);
-                    let value =
-                        _mm256_i32gather_ps::<4>(block, _mm256_add_epi32(*row_start, feature));
-                    let less = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(value, threshold));
-                    let missing = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(value, value));
-                    let default_is_left =
-                        _mm256_cmpeq_epi32(_mm256_and_si256(word, default_left), default_left);
-                    let left = _mm256_or_si256(less, _mm256_and_si256(missing, default_is_left));
-                    let right = _mm256_andnot_si256(left, one);
+                    let feature = _mm256_add_epi32(*row_start, features(word));
+                    let value = _mm256_i32gather_ps::<4>(block, feature);
+                    let right = right_steps(value, threshold, word);
                     *position = _mm256_add_epi32(_mm256_add_epi32(*position, *position), right);
                 }
             }
-            let mut out = [0f32; VECTORS * VECTOR_ROWS];
-            for (lanes, at) in out.chunks_exact_mut(VECTOR_ROWS).zip(&position) {
-                let values = _mm256_i32gather_ps::<4>(leaves.as_ptr(), *at);
-                _mm256_storeu_ps(lanes.as_mut_ptr(), values);
-            }
-            out
+            gather_rows(leaves.as_ptr(), &position)
         }
     }
 }

@@ -139,6 +139,12 @@ impl TreeEnsemble {
             &self.roots,
             &self.depths,
         );
+        // The packed walk is only for trees the level layout leaves out.
+        let all_in_levels =
+            (0..self.roots.len()).all(|t| self.levels.as_ref().is_some_and(|levels| levels.has(t)));
+        if all_in_levels {
+            return;
+        }
         self.packed = PackedNodes::build(self.nodes.iter().map(view));
         if self.packed.is_some() {
             self.thresholds = self.nodes.iter().map(|node| node.value).collect();

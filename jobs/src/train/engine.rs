@@ -82,8 +82,13 @@ impl TrainEngine {
             TrainEngine::Cluster { ember, work_dir } => {
                 let dir = work_dir.join(name);
                 let location = format!("{}/", dir.display());
+                // Read back by every level of a round and then deleted: no
+                // compression, dictionaries or statistics to spend time on.
                 let copy = format!(
-                    "COPY ({select}) TO {} STORED AS PARQUET",
+                    "COPY ({select}) TO {} STORED AS PARQUET OPTIONS (\
+                     'format.compression' 'uncompressed', \
+                     'format.dictionary_enabled' 'false', \
+                     'format.statistics_enabled' 'none')",
                     quote_literal(&location)
                 );
                 ember.session().sql(&copy).await?.collect().await?;

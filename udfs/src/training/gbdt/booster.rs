@@ -265,8 +265,9 @@ fn grow_tree_by_rows(
     splitter.set_gradients(grads);
     rows.reset(grads.len());
     while grower.pending().is_some() {
+        splitter.set_searched(grower.level());
         let grown = grower.grow_level(|node, sum| {
-            splitter.best_split(quantiser, rows.of(node), grads, sum, params)
+            splitter.best_split(quantiser, node, |n| rows.of(n), grads, sum, params)
         });
         let tree = grower.tree();
         for g in grown {
@@ -279,6 +280,7 @@ fn grow_tree_by_rows(
                 let bin = column[r as usize];
                 (bin < node.bin) | ((bin == MISSING_BIN) & node.default_left)
             });
+            splitter.children(g.node, node.left, node.right);
         }
     }
     grower.finish()

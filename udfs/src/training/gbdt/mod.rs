@@ -7,7 +7,9 @@
 //! | [`grad`] | fixed-point gradient pairs (exact, order-independent sums) |
 //! | [`hist`] | per-node gradient histograms: accumulate, merge, serialise |
 //! | [`split`] | the best split of a node from its histogram |
+//! | `exact_scan` | the split scan over exact `f64` sums, AVX2 where the CPU has it |
 //! | [`tree`] | trees over bins and the level-by-level [`tree::Grower`] |
+//! | `node_sums` | in-memory nodes' bin sums, kept for sibling subtraction |
 //! | [`booster`] | in-memory boosting for one group's rows |
 //! | [`model`] | the trained model and its XGBoost JSON form |
 //! | [`messages`] | what the distributed driver sends its aggregates |
@@ -19,10 +21,12 @@
 
 pub mod booster;
 pub mod cuts;
+mod exact_scan;
 pub mod grad;
 pub mod hist;
 pub mod messages;
 pub mod model;
+mod node_sums;
 pub mod row_split;
 pub mod sketch;
 pub mod split;

@@ -26,6 +26,7 @@
 
 use crate::training::gbdt::cuts::MISSING_BIN;
 use crate::training::gbdt::grad::{GradPair, Quantiser};
+use crate::training::gbdt::node_sums::{NodeSums, Sums};
 use crate::training::gbdt::split::{Split, SplitSearch};
 use crate::training::params::GbdtParams;
 
@@ -51,8 +52,11 @@ pub struct RowSplitter<'a> {
     /// The round's gradients as floats, when every sum of them is exact in
     /// `f64` ([`Self::set_gradients`]); empty otherwise.
     float_grads: Vec<[f64; 2]>,
-    /// `by_bin` in floats, for rounds with `float_grads`.
-    float_by_bin: Vec<[f64; 2]>,
+    /// Per-node tables like `by_bin` in floats, for rounds with
+    /// `float_grads`, kept for sibling subtraction ([`NodeSums`]).
+    node_sums: NodeSums,
+    /// The features (with their columns) a table is summed for.
+    sum_features: Vec<(usize, &'a [u16])>,
     /// One feature's float sums back as integers, for the scan with missing values.
     exact_bins: Vec<GradPair>,
 }
@@ -73,7 +77,8 @@ impl<'a> RowSplitter<'a> {
             sorted: Vec::new(),
             merged: Vec::new(),
             float_grads: Vec::new(),
-            float_by_bin: vec![[0.0; 2]; (widest + 2) * bins.len()],
+            node_sums: NodeSums::new(bins.len(), widest + 2),
+            sum_features: Vec::new(),
             exact_bins: Vec::new(),
         }
     }
@@ -92,22 +97,38 @@ impl<'a> RowSplitter<'a> {
             h = h.saturating_add(pair.h.unsigned_abs());
         }
         self.float_grads.clear();
+        self.node_sums.reset();
         if g < EXACT && h < EXACT {
             self.float_grads
                 .extend(grads.iter().map(|p| [p.g as f64, p.h as f64]));
         }
     }
 
-    /// The best split of the node holding `rows` (indices into `grads` and
-    /// the columns), whose gradients sum to `total`.
-    pub fn best_split(
+    /// Names the nodes whose splits the next level searches (the grower's
+    /// level), so that a node's sibling's sums are derived only if needed.
+    pub fn set_searched(&mut self, level: &[u32]) {
+        self.node_sums.set_searched(level);
+    }
+
+    /// Records that `parent` split into `left` and `right`.
+    pub fn children(&mut self, parent: u32, left: u32, right: u32) {
+        self.node_sums.children(parent, left, right);
+    }
+
+    /// The best split of `node`, whose rows are `rows_of(node)` (indices
+    /// into `grads` and the columns) and whose gradients sum to `total`.
+    /// `rows_of` also gives the rows of the node's sibling, whose sums may be
+    /// derived alongside (see [`NodeSums`]).
+    pub fn best_split<'r>(
         &mut self,
         q: Quantiser,
-        rows: &[u32],
+        node: u32,
+        rows_of: impl Fn(u32) -> &'r [u32],
         grads: &[GradPair],
         total: GradPair,
         params: &GbdtParams,
     ) -> Option<Split> {
+        let rows = rows_of(node);
         let mut search = SplitSearch::new(q, total, params);
         self.summed.clear();
         let bins = self.bins;
@@ -117,11 +138,12 @@ impl<'a> RowSplitter<'a> {
                 .map(|f| (f, bins[f])),
         );
         let floats = !self.float_grads.is_empty();
-        if floats {
-            self.sum_by_bin_in_floats(rows);
+        let sums = if floats {
+            self.float_sums(node, rows, &rows_of)
         } else {
             self.sum_by_bin(rows, grads);
-        }
+            None
+        };
         let mut next_summed = 0;
         for (feature, column) in bins.iter().enumerate() {
             let n_cuts = self.n_cuts[feature];
@@ -131,21 +153,111 @@ impl<'a> RowSplitter<'a> {
                 .is_some_and(|(f, _)| *f == feature)
             {
                 next_summed += 1;
-                self.scan_summed(&mut search, feature, n_cuts, floats);
+                match &sums {
+                    Some(sums) => self.scan_float_sums(&mut search, feature, n_cuts, sums),
+                    None => {
+                        let range = feature * self.stride..(feature + 1) * self.stride;
+                        let slots = &self.by_bin[range];
+                        search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
+                    }
+                }
                 continue;
             }
             let missing = self.sum_by_sorting(column, n_cuts, rows, grads);
             search.feature_sparse(feature, n_cuts, &self.merged, missing);
         }
-        for &(feature, _) in &self.summed {
-            let range = feature * self.stride..(feature + 1) * self.stride;
-            if floats {
-                self.float_by_bin[range].fill([0.0; 2]);
-            } else {
+        if !floats {
+            for &(feature, _) in &self.summed {
+                let range = feature * self.stride..(feature + 1) * self.stride;
                 self.by_bin[range].fill(GradPair::default());
             }
         }
-        search.best()
+        let split = search.best();
+        if let Some(sums) = sums {
+            // A node that splits passes its sums on to its children.
+            if split.is_some() {
+                self.node_sums.keep(node, sums);
+            } else {
+                self.node_sums.recycle(sums);
+            }
+        }
+        split
+    }
+
+    /// `node`'s float sums for (at least) its dense features, or `None` when
+    /// it has none: kept from when its sibling was searched, or its parent's
+    /// minus its sibling's when the sibling has fewer rows, or summed from its
+    /// rows. When the node has fewer rows and its sibling is searched at this
+    /// level too, the sibling's sums are derived now and kept.
+    fn float_sums<'r>(
+        &mut self,
+        node: u32,
+        rows: &[u32],
+        rows_of: &impl Fn(u32) -> &'r [u32],
+    ) -> Option<Sums> {
+        if let Some(sums) = self.node_sums.take(node) {
+            return Some(sums);
+        }
+        let from_parent = self
+            .node_sums
+            .family(node)
+            .and_then(|(parent, sibling)| Some((self.node_sums.take(parent)?, sibling)));
+        let Some((mut parent_sums, sibling)) = from_parent else {
+            return self.sums_of_rows(rows, rows.len());
+        };
+        let sibling_rows = rows_of(sibling);
+        let sibling_searched = self.node_sums.is_searched(sibling);
+        if sibling_rows.len() < rows.len() {
+            // This node is the larger: parent − sibling.
+            let Some(sibling_sums) = self.sums_of_rows(sibling_rows, rows.len()) else {
+                self.node_sums.recycle(parent_sums);
+                return None;
+            };
+            self.node_sums.subtract(&mut parent_sums, &sibling_sums);
+            if sibling_searched {
+                self.node_sums.keep(sibling, sibling_sums);
+            } else {
+                self.node_sums.recycle(sibling_sums);
+            }
+            return Some(parent_sums);
+        }
+        // This node is the smaller (or as large): summed from its rows, and
+        // the sibling, if it is searched, gets parent − this node.
+        let dense_for = if sibling_searched {
+            sibling_rows.len()
+        } else {
+            rows.len()
+        };
+        let Some(sums) = self.sums_of_rows(rows, dense_for) else {
+            self.node_sums.recycle(parent_sums);
+            return None;
+        };
+        if sibling_searched {
+            self.node_sums.subtract(&mut parent_sums, &sums);
+            self.node_sums.keep(sibling, parent_sums);
+        } else {
+            self.node_sums.recycle(parent_sums);
+        }
+        Some(sums)
+    }
+
+    /// A table holding the sums of `rows` for every feature a node of
+    /// `dense_rows` rows sums densely, or `None` if there are none.
+    fn sums_of_rows(&mut self, rows: &[u32], dense_rows: usize) -> Option<Sums> {
+        let bins = self.bins;
+        self.sum_features.clear();
+        self.sum_features.extend(
+            (0..bins.len())
+                .filter(|f| dense_rows.saturating_mul(SORT_BELOW) >= self.n_cuts[*f])
+                .map(|f| (f, bins[f])),
+        );
+        if self.sum_features.is_empty() {
+            return None;
+        }
+        let mut sums = self.node_sums.zeroed();
+        sums.fill(self.sum_features.iter().map(|(f, _)| *f));
+        self.sum_by_bin_in_floats(rows, &mut sums);
+        Some(sums)
     }
 
     /// Adds each row's gradient to its bin's slot of every summed feature,
@@ -163,21 +275,15 @@ impl<'a> RowSplitter<'a> {
         }
     }
 
-    /// Scans a feature summed in `by_bin` (or `float_by_bin`, with `floats`).
-    fn scan_summed(
+    /// Scans a dense feature from a node's float sums.
+    fn scan_float_sums(
         &mut self,
         search: &mut SplitSearch<'_>,
         feature: usize,
         n_cuts: usize,
-        floats: bool,
+        sums: &Sums,
     ) {
-        let range = feature * self.stride..(feature + 1) * self.stride;
-        if !floats {
-            let slots = &self.by_bin[range];
-            search.feature_dense(feature, &slots[..n_cuts], slots[self.stride - 1]);
-            return;
-        }
-        let slots = &self.float_by_bin[range];
+        let slots = &sums.slots[feature * self.stride..(feature + 1) * self.stride];
         let [missing_g, missing_h] = slots[self.stride - 1];
         if missing_g == 0.0 && missing_h == 0.0 {
             search.feature_dense_exact(feature, &slots[..n_cuts]);
@@ -194,15 +300,16 @@ impl<'a> RowSplitter<'a> {
         search.feature_dense(feature, &self.exact_bins, exact(slots[self.stride - 1]));
     }
 
-    /// [`Self::sum_by_bin`] in floats, from `float_grads` into
-    /// `float_by_bin` (exact: see [`Self::set_gradients`]).
-    fn sum_by_bin_in_floats(&mut self, rows: &[u32]) {
+    /// [`Self::sum_by_bin`] in floats, from `float_grads` into `sums` for the
+    /// features of `sum_features` (exact: see [`Self::set_gradients`]).
+    fn sum_by_bin_in_floats(&self, rows: &[u32], sums: &mut Sums) {
         let (stride, last) = (self.stride, (self.stride - 1) as u16);
+        let slots = &mut sums.slots;
         for &r in rows {
             let [g, h] = self.float_grads[r as usize];
-            for &(feature, column) in &self.summed {
+            for &(feature, column) in &self.sum_features {
                 let slot = usize::from(column[r as usize].min(last));
-                let sum = &mut self.float_by_bin[feature * stride + slot];
+                let sum = &mut slots[feature * stride + slot];
                 sum[0] += g;
                 sum[1] += h;
             }
@@ -279,7 +386,7 @@ mod tests {
                 }
                 assert_eq!(splitter.float_grads.is_empty(), !floats);
                 let split = splitter
-                    .best_split(Q, &[0, 1, 2, 3], &grads, total, &params)
+                    .best_split(Q, 0, |_| &[0, 1, 2, 3][..], &grads, total, &params)
                     .expect("a split");
                 assert_eq!(split.bin, 1, "{column:?} floats {floats}");
             }

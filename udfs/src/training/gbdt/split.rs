@@ -8,6 +8,7 @@
 //! Candidates are scanned in a fixed order and only a strictly larger gain
 //! replaces the best, so the choice is deterministic.
 
+use crate::training::gbdt::exact_scan::{ScanBest, ScanLimits, avx2_available, scan_exact};
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::params::GbdtParams;
 
@@ -98,6 +99,8 @@ pub struct SplitSearch<'a> {
     best_numerator: f64,
     best_denominator: f64,
     best: Option<Candidate>,
+    /// Whether dense exact scans use the CPU's AVX2 (same choices either way).
+    vector: bool,
 }
 
 /// A candidate split, before its gain is computed.
@@ -133,6 +136,7 @@ impl<'a> SplitSearch<'a> {
             best_numerator: -1.0,
             best_denominator: 1.0,
             best: None,
+            vector: avx2_available(),
         }
     }
 
@@ -161,41 +165,28 @@ impl<'a> SplitSearch<'a> {
     /// converting four integers to floats per cut.
     #[inline]
     pub fn feature_dense_exact(&mut self, feature: usize, bins: &[[f64; 2]]) {
-        let (total_g, total_h) = (self.total.g as f64, self.total.h as f64);
-        // Exact below 2⁵³, and above every sum if larger.
-        let lightest = self.lightest as f64;
-        let lambda = self.lambda;
-        let (mut best_numerator, mut best_denominator) =
-            (self.best_numerator, self.best_denominator);
-        let mut chosen = None;
-        let (mut left_g, mut left_h) = (0.0, 0.0);
-        for (i, [g, h]) in bins.iter().enumerate() {
-            left_g += g;
-            left_h += h;
-            let (right_g, right_h) = (total_g - left_g, total_h - left_h);
-            if right_h < lightest {
-                break;
-            }
-            if left_h >= lightest {
-                let (dl, dr) = (left_h + lambda, right_h + lambda);
-                let numerator = left_g * left_g * dr + right_g * right_g * dl;
-                let denominator = dl * dr;
-                if numerator * best_denominator > best_numerator * denominator {
-                    best_numerator = numerator;
-                    best_denominator = denominator;
-                    chosen = Some((i, left_g, left_h));
-                }
-            }
-        }
-        let Some((i, g, h)) = chosen else {
+        let limits = ScanLimits {
+            total_g: self.total.g as f64,
+            total_h: self.total.h as f64,
+            // Exact below 2⁵³, and above every sum if larger.
+            lightest: self.lightest as f64,
+            lambda: self.lambda,
+        };
+        let start = ScanBest {
+            numerator: self.best_numerator,
+            denominator: self.best_denominator,
+            chosen: None,
+        };
+        let found = scan_exact(bins, &limits, start, self.vector);
+        let Some((i, g, h)) = found.chosen else {
             return;
         };
         let left = GradPair {
             g: g as i64,
             h: h as i64,
         };
-        self.best_numerator = best_numerator;
-        self.best_denominator = best_denominator;
+        self.best_numerator = found.numerator;
+        self.best_denominator = found.denominator;
         self.best = Some(Candidate {
             feature,
             bin: (i + 1) as u16,

@@ -289,7 +289,7 @@ async fn train_with(
                 .map(|t| t.nodes.iter().filter(|n| n.is_leaf()).count())
                 .sum::<usize>()
         );
-        (model.to_xgboost_json().to_string(), summary)
+        (model.to_xgboost_json()?, summary)
     } else if let Some(params) = linear {
         let text =
             train::train_linear(engine, INPUT_TABLE, &args.label, &features, params.l2).await?;

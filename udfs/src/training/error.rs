@@ -64,6 +64,13 @@ pub enum TrainError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The trained model could not be written as JSON (an Ember bug if it
+    /// reaches a user).
+    #[error("cannot write the trained model as JSON: {reason}")]
+    ModelText {
+        /// What the serializer reported.
+        reason: String,
+    },
 }
 
 /// Results of training code.

@@ -118,7 +118,7 @@ impl Accumulator for GbdtAccumulator {
             &self.rows.labels,
             &self.args.features,
         )?;
-        Ok(ScalarValue::Utf8(Some(model.to_xgboost_json().to_string())))
+        Ok(ScalarValue::Utf8(Some(model.to_xgboost_json()?)))
     }
 
     fn size(&self) -> usize {

@@ -273,22 +273,40 @@ mod tests {
             let scalar = scan_exact(&bins, &limits, best, false);
             let vector = scan_exact(&bins, &limits, best, true);
             assert_eq!(
-                (scalar.numerator.to_bits(), scalar.denominator.to_bits(), scalar.chosen),
-                (vector.numerator.to_bits(), vector.denominator.to_bits(), vector.chosen),
+                (
+                    scalar.numerator.to_bits(),
+                    scalar.denominator.to_bits(),
+                    scalar.chosen
+                ),
+                (
+                    vector.numerator.to_bits(),
+                    vector.denominator.to_bits(),
+                    vector.chosen
+                ),
                 "{} bins, {limits:?}",
                 bins.len()
             );
             changed += usize::from(scalar.chosen != best.chosen);
         }
         // The cases exercise both outcomes.
-        assert!(changed > 1_000 && changed < 19_000, "{changed} of 20,000 changed the best");
+        assert!(
+            changed > 1_000 && changed < 19_000,
+            "{changed} of 20,000 changed the best"
+        );
     }
 
     #[test]
     fn ties_keep_the_first_cut_and_a_light_right_side_ends_the_scan() {
         // Bins 1 to 4 are empty, so their cuts score exactly as bin 0's, the
         // best; the first of them wins, in the vector block and in the tail.
-        let bins = [[4.0, 2.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [-1.0, 1.0]];
+        let bins = [
+            [4.0, 2.0],
+            [0.0, 0.0],
+            [0.0, 0.0],
+            [0.0, 0.0],
+            [0.0, 0.0],
+            [-1.0, 1.0],
+        ];
         let limits = ScanLimits {
             total_g: 5.0,
             total_h: 9.0,

@@ -143,7 +143,10 @@ impl NodeSums {
     pub fn subtract(&self, parent: &mut Sums, child: &Sums) {
         for &feature in &child.filled {
             let range = self.range(feature);
-            for (p, c) in parent.slots[range.clone()].iter_mut().zip(&child.slots[range]) {
+            for (p, c) in parent.slots[range.clone()]
+                .iter_mut()
+                .zip(&child.slots[range])
+            {
                 p[0] -= c[0];
                 p[1] -= c[1];
             }

@@ -22,7 +22,11 @@
 //! integer below 2⁵³ (a group of up to several thousand rows), dense nodes
 //! are summed and scanned in `f64` instead: the same exact values, and the
 //! same comparisons, without converting four integers to floats at every
-//! cut of the scan, the hot loop of per-group training.
+//! cut of the scan, the hot loop of per-group training. Those `f64` tables
+//! are kept per node ([`super::node_sums`]) so that of two siblings only the
+//! one with fewer rows is summed from its rows and the other is its parent's
+//! table minus it, exact for the same reason; the scan itself runs four cuts
+//! at a time where the CPU has AVX2 ([`super::exact_scan`]).
 
 use crate::training::gbdt::cuts::MISSING_BIN;
 use crate::training::gbdt::grad::{GradPair, Quantiser};

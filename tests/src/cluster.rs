@@ -12,6 +12,9 @@ use ember_jobs::cluster::launch::{
     wait_for_scheduler,
 };
 
+/// Attempts at starting a cluster whose processes exit while starting.
+const START_ATTEMPTS: usize = 3;
+
 /// A scheduler and executors, stopped on drop.
 pub struct TestCluster {
     /// The scheduler's port (gRPC and REST).
@@ -58,7 +61,32 @@ impl TestCluster {
     /// [`Self::start_with_auth`], and with `tls` every process serving TLS
     /// with the committed test certificate (see [`tls_fixture`]) and
     /// trusting the test CA.
+    ///
+    /// Ports are chosen free but not held until the processes bind them, so
+    /// a test starting a cluster in parallel can take one in between; a
+    /// process that exits while starting makes a fresh attempt with new
+    /// ports, up to [`START_ATTEMPTS`] in all.
     pub async fn start_secured(
+        executors: usize,
+        scheduler_args: &[String],
+        executor_args: &[String],
+        auth: Option<AuthToken>,
+        tls: bool,
+    ) -> Result<Self, String> {
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(executors, scheduler_args, executor_args, auth.clone(), tls)
+                .await
+            {
+                Ok(cluster) => return Ok(cluster),
+                Err(error) if error.contains("while starting") => failures.push(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(failures.join("; then "))
+    }
+
+    async fn start_once(
         executors: usize,
         scheduler_args: &[String],
         executor_args: &[String],

@@ -231,10 +231,45 @@ pub async fn wait_for_executors(
 pub fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+    let last = &lines[lines.len().saturating_sub(3)..];
+    // Why a process stopped is often logged before its shutdown messages:
+    // Ballista's executor logs "services stopped with reason Err(..)" (a port
+    // already in use, say) and then three lines of stopping.
+    let reason = lines
+        .iter()
+        .find(|l| l.contains("stopped with reason") || l.contains("ERROR"))
+        .filter(|l| !last.contains(l));
+    let tail = reason
+        .into_iter()
+        .chain(last)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" | ");
     if tail.is_empty() {
         format!("(no output; log at {})", log.display())
     } else {
         format!("{tail} (log at {})", log.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_tail;
+
+    #[test]
+    fn the_tail_of_a_log_keeps_the_reason_a_process_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("executor-1.log");
+        std::fs::write(
+            &log,
+            "INFO starting\nINFO executor services stopped with reason Err(Address already in use)\n\
+             INFO setting executor to TERMINATING status\nINFO Stop the task runner pool\n\
+             INFO Stop heartbeater\nINFO Executor stopped.\n",
+        )
+        .unwrap();
+        let tail = log_tail(&log);
+        assert!(tail.starts_with("INFO executor services stopped with reason Err(Address already in use) | INFO Stop the task runner pool"), "{tail}");
+        assert!(tail.contains("Executor stopped."), "{tail}");
+        assert!(!tail.contains("starting"), "{tail}");
     }
 }

@@ -235,9 +235,12 @@ pub fn log_tail(log: &Path) -> String {
     // Why a process stopped is often logged before its shutdown messages:
     // Ballista's executor logs "services stopped with reason Err(..)" (a port
     // already in use, say) and then three lines of stopping.
+    // The last such line: an early error may have been retried and passed.
     let reason = lines
         .iter()
-        .find(|l| l.contains("stopped with reason") || l.contains("ERROR"))
+        .rev()
+        .find(|l| l.contains("stopped with reason"))
+        .or_else(|| lines.iter().rev().find(|l| l.contains("ERROR")))
         .filter(|l| !last.contains(l));
     let tail = reason
         .into_iter()

@@ -265,7 +265,7 @@ fn grow_tree_by_rows(
     splitter.set_gradients(grads);
     rows.reset(grads.len());
     while grower.pending().is_some() {
-        splitter.set_searched(grower.level());
+        splitter.set_searched(grower.level(), grower.children_can_split());
         let grown = grower.grow_level(|node, sum| {
             splitter.best_split(quantiser, node, |n| rows.of(n), grads, sum, params)
         });
@@ -399,6 +399,28 @@ mod tests {
             if rows >= 400 {
                 assert!(by_rows.nodes.len() > 7, "case {case}: a real tree");
             }
+            // A second tree from the same splitter, whose tables come back
+            // from the first tree zeroed, with other gradients.
+            // (Not from `next`, which would change the later cases' data.)
+            let grads: Vec<GradPair> = (0..rows)
+                .map(|r| {
+                    let margin = ((r * 7919 + case) % 101) as f64 / 25.0 - 2.0;
+                    let label = if (r * 31 + case) % 3 == 0 { 0.0 } else { 1.0 };
+                    quantiser.row_gradient(Objective::BinaryLogistic, margin, label)
+                })
+                .collect();
+            let second = grow_tree_by_rows(
+                &mut splitter,
+                &mut node_rows,
+                &params,
+                &cuts,
+                quantiser,
+                &grads,
+                &views,
+            );
+            let by_histograms =
+                grow_tree_by_histograms(&params, &cuts, quantiser, &grads, &views).unwrap();
+            assert_eq!(second, by_histograms, "case {case}, second tree");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The split scan of one feature over dense bin sums held exactly in `f64`,
 //! four cuts at a time with AVX2.
 //!
-//! Training one model per group spends about a quarter of its time here:
+//! Training one model per group spends about a third of its time here:
 //! every cut of every feature at every node with 32 rows or more is scored.
 //! The scalar scan is a chain of dependent additions (the left side's running
 //! sums) feeding a dozen multiplications and comparisons per cut. The vector

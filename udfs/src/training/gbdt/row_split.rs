@@ -59,6 +59,8 @@ pub struct RowSplitter<'a> {
     /// Per-node tables like `by_bin` in floats, for rounds with
     /// `float_grads`, kept for sibling subtraction ([`NodeSums`]).
     node_sums: NodeSums,
+    /// Whether the children of the nodes searched now can split.
+    children_can_split: bool,
     /// The features (with their columns) a table is summed for.
     sum_features: Vec<(usize, &'a [u16])>,
     /// One feature's float sums back as integers, for the scan with missing values.
@@ -82,6 +84,7 @@ impl<'a> RowSplitter<'a> {
             merged: Vec::new(),
             float_grads: Vec::new(),
             node_sums: NodeSums::new(bins.len(), widest + 2),
+            children_can_split: true,
             sum_features: Vec::new(),
             exact_bins: Vec::new(),
         }
@@ -109,9 +112,12 @@ impl<'a> RowSplitter<'a> {
     }
 
     /// Names the nodes whose splits the next level searches (the grower's
-    /// level), so that a node's sibling's sums are derived only if needed.
-    pub fn set_searched(&mut self, level: &[u32]) {
+    /// level), so that a node's sibling's sums are derived only if needed,
+    /// and whether their children can split (if not, no table is kept for
+    /// them).
+    pub fn set_searched(&mut self, level: &[u32], children_can_split: bool) {
         self.node_sums.set_searched(level);
+        self.children_can_split = children_can_split;
     }
 
     /// Records that `parent` split into `left` and `right`.
@@ -178,8 +184,9 @@ impl<'a> RowSplitter<'a> {
         }
         let split = search.best();
         if let Some(sums) = sums {
-            // A node that splits passes its sums on to its children.
-            if split.is_some() {
+            // A node that splits passes its sums on to its children, if
+            // they are searched in turn.
+            if split.is_some() && self.children_can_split {
                 self.node_sums.keep(node, sums);
             } else {
                 self.node_sums.recycle(sums);

@@ -305,6 +305,12 @@ impl<'a> Grower<'a> {
         &self.level
     }
 
+    /// Whether the children of the level being grown can split in turn (they
+    /// are above `max_depth`).
+    pub fn children_can_split(&self) -> bool {
+        self.depth + 1 < self.params.max_depth
+    }
+
     /// Grows the next level, with `split_of(node, sum)` choosing each node's
     /// split (`None`: the node stays a leaf). Returns the nodes that split.
     pub fn grow_level(

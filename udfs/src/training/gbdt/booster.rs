@@ -374,15 +374,18 @@ mod tests {
                 .collect();
             let mut splitter = RowSplitter::new(&views, &cuts);
             let mut node_rows = NodeRows::default();
-            let by_rows = grow_tree_by_rows(
-                &mut splitter,
-                &mut node_rows,
-                &params,
-                &cuts,
-                quantiser,
-                &grads,
-                &views,
-            );
+            let mut grow = |node_rows: &mut NodeRows, grads: &[GradPair]| {
+                grow_tree_by_rows(
+                    &mut splitter,
+                    node_rows,
+                    &params,
+                    &cuts,
+                    quantiser,
+                    grads,
+                    &views,
+                )
+            };
+            let by_rows = grow(&mut node_rows, &grads);
             // Every row ends in the leaf the tree sends it to (`r` indexes
             // every feature's column).
             #[allow(clippy::needless_range_loop)]
@@ -409,15 +412,7 @@ mod tests {
                     quantiser.row_gradient(Objective::BinaryLogistic, margin, label)
                 })
                 .collect();
-            let second = grow_tree_by_rows(
-                &mut splitter,
-                &mut node_rows,
-                &params,
-                &cuts,
-                quantiser,
-                &grads,
-                &views,
-            );
+            let second = grow(&mut node_rows, &grads);
             let by_histograms =
                 grow_tree_by_histograms(&params, &cuts, quantiser, &grads, &views).unwrap();
             assert_eq!(second, by_histograms, "case {case}, second tree");

@@ -10,6 +10,7 @@
 //! everywhere a plan can be built or run.
 
 pub mod config;
+mod cpu;
 pub mod features;
 pub mod metrics;
 pub mod scoring;

@@ -21,6 +21,8 @@
 //! magnitude (the caller checks the node's absolute totals), so the prefix sum
 //! gives the scalar running sums whatever the order of its additions.
 
+use crate::cpu::avx2_available;
+
 /// What a scan compares against: the node's totals and the limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ScanLimits {
@@ -62,18 +64,6 @@ pub(crate) fn scan_exact(
     let _ = vector;
     scan_from(bins, 0, [0.0, 0.0], limits, &mut best);
     best
-}
-
-/// Whether this CPU has AVX2.
-pub(crate) fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// The scalar scan of `bins`, the first of which is bin `first`, with the

@@ -8,7 +8,8 @@
 //! Candidates are scanned in a fixed order and only a strictly larger gain
 //! replaces the best, so the choice is deterministic.
 
-use crate::training::gbdt::exact_scan::{ScanBest, ScanLimits, avx2_available, scan_exact};
+use crate::cpu::avx2_available;
+use crate::training::gbdt::exact_scan::{ScanBest, ScanLimits, scan_exact};
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::params::GbdtParams;
 

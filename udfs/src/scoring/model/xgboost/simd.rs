@@ -22,6 +22,8 @@
 //! 16,383 nodes) leave this walk out for the whole model: their trees that the
 //! level layout does not take walk scalar.
 
+use crate::cpu::avx2_available;
+
 /// Bits of a node word (both walks): the feature index, then the default-left flag.
 pub(crate) const FEATURE_BITS: u32 = 16;
 pub(crate) const DEFAULT_LEFT: i32 = 1 << FEATURE_BITS;
@@ -131,18 +133,6 @@ impl PackedNodes {
             let _ = (depth, root);
             [f32::NAN; VECTORS * VECTOR_ROWS]
         }
-    }
-}
-
-/// Whether this CPU has AVX2 (checked once per model load).
-pub(crate) fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

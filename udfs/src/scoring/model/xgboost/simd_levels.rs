@@ -59,7 +59,7 @@ impl LevelTrees {
         roots: &[u32],
         depths: &[u32],
     ) -> Option<LevelTrees> {
-        if !super::simd::avx2_available() {
+        if !crate::cpu::avx2_available() {
             return None;
         }
         let mut layout = LevelTrees {

@@ -1,15 +1,15 @@
 //! Distributed gradient boosting: sketch, bin, then one histogram query per
-//! level and one margin-and-gradient update per round.
+//! tree level, answered from rows each process keeps between levels.
 
 use datafusion::common::ScalarValue;
+use ember_udfs::training::distributed::gbdt_level::read_level_result;
 use ember_udfs::training::exact_float::f32s_to_json;
 use ember_udfs::training::gbdt::cuts::cuts_from_sketch;
-use ember_udfs::training::gbdt::grad::{Quantiser, base_margin, base_score, gradient_bound};
-use ember_udfs::training::gbdt::hist;
-use ember_udfs::training::gbdt::messages::{GradientPlan, LevelPlan, SketchState};
+use ember_udfs::training::gbdt::grad::{GradPair, Quantiser, base_margin, base_score, gradient_bound};
+use ember_udfs::training::gbdt::messages::{GradientPlan, LevelPlan, ResidentLevelPlan, SketchState};
 use ember_udfs::training::gbdt::model::GbdtModel;
-use ember_udfs::training::gbdt::tree::{Grower, check_histogram_budget};
-use ember_udfs::training::params::GbdtParams;
+use ember_udfs::training::gbdt::tree::{Grower, Tree, check_histogram_budget};
+use ember_udfs::training::params::{GbdtParams, Objective};
 
 use crate::error::{JobsError, Result};
 use crate::train::{TrainEngine, TrainProgress, quote_ident, quote_literal};
@@ -63,27 +63,10 @@ pub async fn train_gbdt(
     let base = base_score(objective, state.labels.mean());
     progress(TrainProgress::Pass("sketch"));
 
-    // 2. The binned table: label, margin, the round's gradient pairs, one
-    //    bin per feature.
-    let start = base_margin(objective, base);
-    let labels = &state.labels;
-    let quantiser_after = |drift: f64| {
-        let bound = gradient_bound(objective, labels.min, labels.max, start, drift);
-        Quantiser::for_rows(FUNCTION, labels.count, bound)
-    };
-    let gradient = |quantiser: Quantiser| -> Result<String> {
-        let plan = GradientPlan {
-            objective: objective.name().to_string(),
-            quantiser,
-        };
-        Ok(format!(
-            "__ember_gbdt_gradient({}, __label, __margin) AS __gradient",
-            quote_literal(&json(&plan)?)
-        ))
-    };
+    // 2. The binned table: a row key, the label and one bin per feature.
     let mut columns = vec![
+        "__ember_gbdt_row_key() AS __key".to_string(),
         format!("CAST({label_sql} AS DOUBLE) AS __label"),
-        format!("CAST({start:?} AS DOUBLE) AS __margin"),
     ];
     for ((feature, cut), bin) in feature_sql.iter().zip(&cuts).zip(&bins) {
         columns.push(format!(
@@ -91,60 +74,31 @@ pub async fn train_gbdt(
             quote_literal(&f32s_to_json(cut))
         ));
     }
-    let mut quantiser = quantiser_after(0.0)?;
-    let mut current = "__ember_train_round_0".to_string();
     let select = format!(
-        "SELECT __label, __margin, {}, {bin_list} FROM (SELECT {} FROM {} WHERE {label_sql} IS NOT NULL)",
-        gradient(quantiser)?,
+        "SELECT {} FROM {} WHERE {label_sql} IS NOT NULL",
         columns.join(", "),
         quote_ident(table)
     );
-    engine.materialize(&current, &select).await?;
+    engine.materialize(BINNED, &select).await?;
     progress(TrainProgress::Pass("bin"));
 
-    // 3. Boosting: one histogram query per level; per round, one query adds
-    //    the tree to the margins and stores the next round's gradients.
-    let mut trees = Vec::with_capacity(params.rounds);
-    let mut drift = 0.0;
-    for round in 0..params.rounds {
-        let mut grower = Grower::new(params, &cuts, quantiser);
-        while let Some(build) = grower.pending() {
-            let plan = LevelPlan {
-                features: features.len(),
-                stride: grower.stride(),
-                build: build.to_vec(),
-                tree: grower.tree().clone(),
-            };
-            let len = plan.build.len() * features.len() * plan.stride;
-            let sql = format!(
-                "SELECT __ember_gbdt_histogram({}, __gradient, {bin_list}) FROM {current}",
-                quote_literal(&json(&plan)?)
-            );
-            let bytes = binary(engine.single_value(&sql).await?, "a histogram")?;
-            grower.apply(&hist::from_bytes(FUNCTION, &bytes, len)?)?;
-        }
-        let tree = grower.finish();
-        drift += tree.max_abs_leaf();
-        if round + 1 < params.rounds {
-            quantiser = quantiser_after(drift)?;
-            let next = format!("__ember_train_round_{}", round + 1);
-            let update = format!(
-                "SELECT __label, __margin, {}, {bin_list} FROM \
-                 (SELECT __label, __margin + __ember_gbdt_leaf({}, {bin_list}) AS __margin, {bin_list} FROM {current})",
-                gradient(quantiser)?,
-                quote_literal(&json(&tree)?)
-            );
-            engine.materialize(&next, &update).await?;
-            engine.drop_table(&current).await?;
-            current = next;
-        }
-        trees.push(tree);
-        progress(TrainProgress::Step {
-            done: round + 1,
-            total: params.rounds,
-        });
-    }
-    engine.drop_table(&current).await?;
+    // 3. Boosting, then the rows kept for the run are released whatever
+    //    the outcome.
+    let boosting = Boosting {
+        engine,
+        run: uuid::Uuid::new_v4().simple().to_string(),
+        objective,
+        start: base_margin(objective, base),
+        labels: &state.labels,
+        params,
+        cuts: &cuts,
+        features: features.len(),
+        long_args: format!("__key, __label, {bin_list}"),
+    };
+    let trees = boosting.run(progress).await;
+    let released = boosting.release().await;
+    let trees = trees?;
+    released?;
     Ok(GbdtModel {
         objective,
         base_score: base,
@@ -154,4 +108,138 @@ pub async fn train_gbdt(
         params: params.clone(),
         rows: state.labels.count,
     })
+}
+
+/// The binned table's name in the training session.
+const BINNED: &str = "__ember_train_binned";
+
+/// Finished trees a level plan carries, so that a process whose rows missed
+/// a few rounds (another executor ran their partition) catches up without
+/// re-reading them.
+const RECENT_TREES: usize = 4;
+
+/// The boosting loop of one training run over the binned table.
+struct Boosting<'a> {
+    engine: &'a TrainEngine,
+    /// Names the rows processes keep for this run.
+    run: String,
+    objective: Objective,
+    /// Every row's margin before the first tree.
+    start: f64,
+    labels: &'a ember_udfs::training::gbdt::booster::LabelStats,
+    params: &'a GbdtParams,
+    cuts: &'a [Vec<f32>],
+    features: usize,
+    /// The level function's arguments that rebuild rows: key, label, bins.
+    long_args: String,
+}
+
+impl Boosting<'_> {
+    fn quantiser_after(&self, drift: f64) -> Result<Quantiser> {
+        let labels = self.labels;
+        let bound = gradient_bound(self.objective, labels.min, labels.max, self.start, drift);
+        Ok(Quantiser::for_rows(FUNCTION, labels.count, bound)?)
+    }
+
+    /// Grows every tree. A level is asked first of the rows processes keep
+    /// (reading only row keys); if some were not kept, it is asked again with
+    /// every column, which rebuilds them. The first level always reads
+    /// everything.
+    async fn run(&self, progress: &(dyn Fn(TrainProgress) + Sync)) -> Result<Vec<Tree>> {
+        let mut trees: Vec<Tree> = Vec::with_capacity(self.params.rounds);
+        let mut quantiser = self.quantiser_after(0.0)?;
+        let mut drift = 0.0;
+        let mut rows_kept = false;
+        let mut reread = 0usize;
+        for round in 0..self.params.rounds {
+            let mut grower = Grower::new(self.params, self.cuts, quantiser);
+            while let Some(build) = grower.pending() {
+                let mut plan = ResidentLevelPlan {
+                    run: self.run.clone(),
+                    round: round as u32,
+                    start: self.start,
+                    gradient: GradientPlan {
+                        objective: self.objective.name().to_string(),
+                        quantiser,
+                    },
+                    level: LevelPlan {
+                        features: self.features,
+                        stride: grower.stride(),
+                        build: build.to_vec(),
+                        tree: grower.tree().clone(),
+                    },
+                    trees_from: round.saturating_sub(RECENT_TREES) as u32,
+                    trees: trees[round.saturating_sub(RECENT_TREES)..].to_vec(),
+                };
+                let len = plan.level.build.len() * self.features * plan.level.stride;
+                let mut histograms = None;
+                if rows_kept {
+                    let (missing, hist) = self.level(&plan, "__key", len).await?;
+                    if missing == 0 {
+                        histograms = Some(hist);
+                    } else {
+                        reread += 1;
+                        tracing::debug!(
+                            "round {round}: {missing} rows not kept; re-reading the binned table"
+                        );
+                    }
+                }
+                let hist = match histograms {
+                    Some(hist) => hist,
+                    None => {
+                        plan.trees_from = 0;
+                        plan.trees = trees.clone();
+                        let (missing, hist) = self.level(&plan, &self.long_args, len).await?;
+                        if missing != 0 {
+                            return Err(JobsError::Usage(format!(
+                                "internal: {missing} rows missing from a level that read every column"
+                            )));
+                        }
+                        rows_kept = true;
+                        hist
+                    }
+                };
+                grower.apply(&hist)?;
+            }
+            let tree = grower.finish();
+            drift += tree.max_abs_leaf();
+            quantiser = self.quantiser_after(drift)?;
+            trees.push(tree);
+            progress(TrainProgress::Step {
+                done: round + 1,
+                total: self.params.rounds,
+            });
+        }
+        tracing::info!(
+            "trained {} trees; {reread} level(s) re-read the binned table",
+            trees.len()
+        );
+        Ok(trees)
+    }
+
+    /// Runs one level query and returns its missing-row count and histograms.
+    async fn level(
+        &self,
+        plan: &ResidentLevelPlan,
+        args: &str,
+        len: usize,
+    ) -> Result<(u64, Vec<GradPair>)> {
+        let sql = format!(
+            "SELECT __ember_gbdt_level({}, {args}) FROM {BINNED}",
+            quote_literal(&json(plan)?)
+        );
+        let bytes = binary(self.engine.single_value(&sql).await?, "a level")?;
+        Ok(read_level_result(FUNCTION, &bytes, len)?)
+    }
+
+    /// Drops the rows processes keep for the run, and the binned table.
+    async fn release(&self) -> Result<()> {
+        let sql = format!(
+            "SELECT count(*) FROM {BINNED} WHERE __ember_gbdt_release({}, __key)",
+            quote_literal(&self.run)
+        );
+        let released = self.engine.single_value(&sql).await.map(|_| ());
+        self.engine.drop_table(BINNED).await?;
+        released
+    }
 }

@@ -8,17 +8,20 @@
 //! partial results ([`ember_udfs::training::distributed`]).
 //!
 //! Data path (why it is shaped this way): after the sketch pass, the training
-//! rows are rewritten once as a compact *binned* table — label, current
-//! margin and one `UInt16` bin per feature — and every level reads that, not
-//! the original Parquet. After each round the margins are updated into a new
-//! binned table and the old one dropped. Embedded, the binned table is held
-//! in memory (a `MemTable` partitioned like the engine's target partitions)
+//! rows are rewritten once as a compact *binned* table — a row key, the label
+//! and one `UInt16` bin per feature. The first tree level reads all of it;
+//! every process keeps the batches it read, with their margins, gradients and
+//! tree positions (`ember_udfs::training::distributed::gbdt_resident`), and
+//! later levels read only the row keys, so no level re-decodes bins and no
+//! round rewrites the table. A batch not kept where its partition ran is
+//! reported missing and the level is asked again with every column, which
+//! rebuilds it. Embedded, the binned table is held in memory (a `MemTable`)
 //! and the level queries run on DataFusion in this process: a level is a few
-//! milliseconds of work, and a Ballista job per level would cost far more in
+//! milliseconds of work, and a Ballista job per level would cost more in
 //! scheduling than in compute. On a cluster the binned table is Parquet under
 //! the work directory (which must be shared storage when executors run on
 //! other hosts), and every level is a Ballista job whose partial histograms
-//! are computed on the executors holding the data.
+//! are computed on the executors holding the rows.
 //!
 //! Determinism: bins come from an order-independent sketch and histograms
 //! sum fixed-point integers, so embedded and cluster runs give bit-identical

@@ -47,7 +47,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
             distributed::gbdt_sketch::GbdtSketch::default(),
         )),
         Arc::new(AggregateUDF::from(
-            distributed::gbdt_histogram::GbdtHistogram::default(),
+            distributed::gbdt_level::GbdtLevel::default(),
         )),
         Arc::new(AggregateUDF::from(
             distributed::logistic_newton::LogisticNewton::default(),
@@ -60,8 +60,10 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(distributed::gbdt_bin::GbdtBin::default())),
         Arc::new(ScalarUDF::from(
-            distributed::gbdt_gradient::GbdtGradient::default(),
+            distributed::gbdt_row_key::GbdtRowKey::default(),
         )),
-        Arc::new(ScalarUDF::from(distributed::gbdt_leaf::GbdtLeaf::default())),
+        Arc::new(ScalarUDF::from(
+            distributed::gbdt_release::GbdtRelease::default(),
+        )),
     ]
 }

@@ -10,14 +10,18 @@
 //! |---|---|---|
 //! | [`gbdt_sketch`] | aggregate | label statistics and per-feature value sketches |
 //! | [`gbdt_bin`] | scalar | a feature value's histogram bin |
-//! | [`gbdt_gradient`] | scalar | a row's fixed-point gradient pair for a round |
-//! | [`gbdt_histogram`] | aggregate | gradient histograms of one tree level's nodes |
-//! | [`gbdt_leaf`] | scalar | a finished tree's output for a row of bins |
+//! | [`gbdt_row_key`] | scalar | a key per row of the binned table |
+//! | [`gbdt_level`] | aggregate | gradient histograms of one tree level's nodes |
+//! | [`gbdt_release`] | scalar | `true`, after dropping a finished run's resident rows |
 //! | [`logistic_newton`] | aggregate | gradient and Hessian sums at given coefficients |
+//!
+//! [`gbdt_resident`] keeps a run's binned rows in each process between
+//! level queries.
 
 pub mod gbdt_bin;
-pub mod gbdt_gradient;
-pub mod gbdt_histogram;
-pub mod gbdt_leaf;
+pub mod gbdt_level;
+pub mod gbdt_release;
+pub mod gbdt_resident;
+pub mod gbdt_row_key;
 pub mod gbdt_sketch;
 pub mod logistic_newton;

@@ -35,6 +35,12 @@ impl GradientPlan {
             function,
             reason: e.to_string(),
         })?;
+        plan.check(function)
+    }
+
+    /// Checks a plan and returns its objective and scale.
+    pub fn check(&self, function: &'static str) -> TrainResult<(Objective, Quantiser)> {
+        let plan = self;
         let objective =
             Objective::from_name(&plan.objective).ok_or_else(|| TrainError::Message {
                 function,
@@ -70,6 +76,12 @@ impl LevelPlan {
             function,
             reason: e.to_string(),
         })?;
+        plan.check(function)
+    }
+
+    /// Checks a plan (tree, stride, nodes to build, histogram size).
+    pub fn check(self, function: &'static str) -> TrainResult<Self> {
+        let plan = self;
         plan.tree.validate(function, plan.features)?;
         if plan.stride < 2
             || plan.stride > 65_536
@@ -108,6 +120,61 @@ impl LevelPlan {
             });
         }
         Ok(plan)
+    }
+}
+
+/// One level's histogram request to the resident rows of a training run
+/// (see `distributed::gbdt_resident`): the level, plus what a process needs
+/// to bring its rows of the run up to this round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResidentLevelPlan {
+    /// The training run the rows belong to.
+    pub run: String,
+    /// The boosting round (trees finished before this one).
+    pub round: u32,
+    /// Every row's margin before the first tree (sent as its bit pattern).
+    #[serde(with = "crate::training::exact_float::f64_bits")]
+    pub start: f64,
+    /// How this round's gradients are computed.
+    pub gradient: GradientPlan,
+    /// The level to build.
+    pub level: LevelPlan,
+    /// Index of the first tree in `trees`.
+    pub trees_from: u32,
+    /// Finished trees `trees_from..round`: rows whose margins are older than
+    /// `trees_from` cannot catch up from this plan.
+    pub trees: Vec<Tree>,
+}
+
+impl ResidentLevelPlan {
+    /// Parses and checks a plan; returns it with its objective and scale.
+    pub fn parse(
+        function: &'static str,
+        text: &str,
+    ) -> TrainResult<(Self, Objective, Quantiser)> {
+        let mut plan: ResidentLevelPlan =
+            serde_json::from_str(text).map_err(|e| TrainError::Message {
+                function,
+                reason: e.to_string(),
+            })?;
+        let (objective, quantiser) = plan.gradient.check(function)?;
+        plan.level = plan.level.check(function)?;
+        let bad = |reason: String| TrainError::Message { function, reason };
+        if plan.run.is_empty() || !plan.start.is_finite() {
+            return Err(bad("no run or a non-finite start margin".into()));
+        }
+        if u64::from(plan.trees_from) + plan.trees.len() as u64 != u64::from(plan.round) {
+            return Err(bad(format!(
+                "trees {}..{} for round {}",
+                plan.trees_from,
+                u64::from(plan.trees_from) + plan.trees.len() as u64,
+                plan.round
+            )));
+        }
+        for tree in &plan.trees {
+            tree.validate(function, plan.level.features)?;
+        }
+        Ok((plan, objective, quantiser))
     }
 }
 

@@ -88,7 +88,15 @@ impl Tree {
     /// The leaf (or unsplit node) a row reaches; `bin(f)` gives its bin of feature `f`.
     #[inline]
     pub fn leaf_of(&self, bin: impl Fn(usize) -> u16) -> usize {
-        let mut id = 0usize;
+        self.leaf_from(0, bin)
+    }
+
+    /// The leaf (or unsplit node) a row reaches from node `start`, which must
+    /// be on its path: a row placed in a tree keeps its place as the tree
+    /// grows, so the next level only walks the last step.
+    #[inline]
+    pub fn leaf_from(&self, start: usize, bin: impl Fn(usize) -> u16) -> usize {
+        let mut id = start;
         loop {
             let node = &self.nodes[id];
             if node.left == NONE {

@@ -1,0 +1,61 @@
+//! `__ember_gbdt_release('run', key)`: drops the rows a process keeps for a
+//! finished training run ([`super::gbdt_resident`]) and returns `true`
+//! for every row. The driver runs it over the binned table at the end, so
+//! that it reaches the processes that held its partitions; whatever it
+//! misses goes when the run's rows expire or the memory budget needs them.
+
+use std::sync::Arc;
+
+use arrow::array::BooleanArray;
+use arrow::datatypes::DataType;
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::training::distributed::gbdt_resident;
+
+/// The function's name.
+pub const NAME: &str = "__ember_gbdt_release";
+
+/// The release function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct GbdtRelease {
+    signature: Signature,
+}
+
+impl Default for GbdtRelease {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Volatile),
+        }
+    }
+}
+
+impl ScalarUDFImpl for GbdtRelease {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return plan_err!("{NAME}: expected (run, key)");
+        }
+        Ok(vec![DataType::Utf8, DataType::Int64])
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(run))) = &args.args[0] else {
+            return exec_err!("{NAME}: the run must be a constant string");
+        };
+        gbdt_resident::release(run);
+        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(vec![
+            true;
+            args.number_rows
+        ]))))
+    }
+}

@@ -49,6 +49,12 @@ pub struct Args {
     #[arg(long)]
     pub memory_limit: Option<String>,
 
+    /// Memory for the rows of GBDT training runs (`ember train`) kept
+    /// between tree levels, e.g. `4GiB`. Rows beyond it are re-read from
+    /// the run's binned table at every level instead; `0` keeps none.
+    #[arg(long, default_value = "4GiB")]
+    pub training_rows_memory: String,
+
     /// Must match the scheduler's `--scheduling`.
     #[arg(long, value_enum, default_value_t = Scheduling::Push)]
     pub scheduling: Scheduling,
@@ -119,16 +125,27 @@ impl Args {
     pub fn memory_limit_bytes(&self) -> Result<Option<u64>> {
         self.memory_limit
             .as_deref()
-            .map(|text| {
-                bytesize::ByteSize::from_str(text.trim())
-                    .map(|b| b.as_u64())
-                    .map_err(|e| ExecutorError::Flag {
-                        flag: "--memory-limit",
-                        reason: format!("'{text}' is not a size like 512MB or 4GiB ({e})"),
-                    })
-            })
+            .map(|text| size_in_bytes("--memory-limit", text))
             .transpose()
     }
+
+    /// `--training-rows-memory` in bytes.
+    pub fn training_rows_memory_bytes(&self) -> Result<usize> {
+        let bytes = size_in_bytes("--training-rows-memory", &self.training_rows_memory)?;
+        usize::try_from(bytes).map_err(|_| ExecutorError::Flag {
+            flag: "--training-rows-memory",
+            reason: format!("{bytes} bytes do not fit this machine's address space"),
+        })
+    }
+}
+
+fn size_in_bytes(flag: &'static str, text: &str) -> Result<u64> {
+    bytesize::ByteSize::from_str(text.trim())
+        .map(|b| b.as_u64())
+        .map_err(|e| ExecutorError::Flag {
+            flag,
+            reason: format!("'{text}' is not a size like 512MB or 4GiB ({e})"),
+        })
 }
 
 #[cfg(test)]
@@ -164,6 +181,22 @@ mod tests {
             err.contains("--memory-limit") && err.contains("lots"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn training_rows_memory_defaults_to_4_gib_and_names_itself_when_wrong() {
+        assert_eq!(args(&[]).training_rows_memory_bytes().unwrap(), 4 << 30);
+        assert_eq!(
+            args(&["--training-rows-memory", "0"])
+                .training_rows_memory_bytes()
+                .unwrap(),
+            0
+        );
+        let err = args(&["--training-rows-memory", "half"])
+            .training_rows_memory_bytes()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--training-rows-memory"), "{err}");
     }
 
     #[test]

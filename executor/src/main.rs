@@ -21,6 +21,7 @@ use ember_core::data_roots::DataRoots;
 use ember_core::registry::executor_function_registry;
 use ember_core::session::{ember_config_producer, executor_runtime_producer, limit_to_data_roots};
 use ember_core::tls::ServerIdentity;
+use ember_udfs::training::distributed::gbdt_resident::set_budget_bytes;
 
 use crate::args::Args;
 use crate::error::{ExecutorError, Result};
@@ -76,6 +77,7 @@ async fn run(args: Args) -> Result<()> {
         source,
     })?;
     let memory_limit = args.memory_limit_bytes()?;
+    set_budget_bytes(args.training_rows_memory_bytes()?);
     let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
     let tls = args.tls.load()?;
     let access = ClusterAccess {

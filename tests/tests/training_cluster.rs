@@ -8,6 +8,7 @@
 
 use arrow::array::AsArray;
 use ember_tests::Mode;
+use ember_tests::cluster::TestCluster;
 use ember_tests::command::{ember, stderr};
 use ember_tests::sql::{connect, run_on_ember};
 use ember_tests::training_fixtures::{dir, model_without_version, split_input};
@@ -67,6 +68,50 @@ fn gbdt_trained_on_the_cluster_is_bit_identical_to_embedded() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".ember-train-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gbdt_on_executors_that_keep_no_rows_rereads_them_and_trains_the_same_model() {
+    let cluster = TestCluster::start(
+        2,
+        &[],
+        &["--training-rows-memory".to_string(), "0".to_string()],
+    )
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let input = split_input("gbdt_train", work.path(), 3);
+    let params = ["--param", "num_boost_round=3", "--param", "max_depth=4"];
+    let embedded = work.path().join("embedded.json");
+    train(Mode::Embedded, &input, &embedded, &params);
+    let clustered = work.path().join("cluster.json");
+    let address = cluster.address();
+    let mut args = vec![
+        "train",
+        "--input",
+        input.to_str().unwrap(),
+        "--label",
+        "y",
+        "--model-out",
+        clustered.to_str().unwrap(),
+        "--no-progress",
+        "--cluster",
+        &address,
+    ];
+    args.extend_from_slice(&params);
+    let output = ember(Mode::Embedded, &args);
+    let message = stderr(&output);
+    assert!(output.status.success(), "{message}");
+    // 3 trees × 4 levels; the first level reads every column, the other
+    // 11 find no rows kept and ask again.
+    assert!(
+        message.contains("11 of 12 tree levels re-read the binned table"),
+        "{message}"
+    );
+    assert!(
+        model_without_version(&embedded) == model_without_version(&clustered),
+        "re-read levels trained different trees"
+    );
 }
 
 #[test]

@@ -266,6 +266,13 @@ async fn train_with(
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         }
+        TrainProgress::Reread { levels, total } => bar.suspend(|| {
+            eprintln!(
+                "note: {levels} of {total} tree levels re-read the binned table because the \
+                 executors had not kept its rows (moved partitions, a restarted executor, or \
+                 more rows than --training-rows-memory); the model is the same, only slower"
+            )
+        }),
     };
     let outcome = if let Some(params) = gbdt {
         let model = train::train_gbdt(

@@ -150,7 +150,7 @@ impl Boosting<'_> {
         let mut quantiser = self.quantiser_after(0.0)?;
         let mut drift = 0.0;
         let mut rows_kept = false;
-        let mut reread = 0usize;
+        let (mut reread, mut levels) = (0usize, 0usize);
         for round in 0..self.params.rounds {
             let mut grower = Grower::new(self.params, self.cuts, quantiser);
             while let Some(build) = grower.pending() {
@@ -171,6 +171,7 @@ impl Boosting<'_> {
                     trees_from: round.saturating_sub(RECENT_TREES) as u32,
                     trees: trees[round.saturating_sub(RECENT_TREES)..].to_vec(),
                 };
+                levels += 1;
                 let len = plan.level.build.len() * self.features * plan.level.stride;
                 let mut histograms = None;
                 if rows_kept {
@@ -211,9 +212,15 @@ impl Boosting<'_> {
             });
         }
         tracing::info!(
-            "trained {} trees; {reread} level(s) re-read the binned table",
+            "trained {} trees in {levels} levels; {reread} re-read the binned table",
             trees.len()
         );
+        if reread > 0 {
+            progress(TrainProgress::Reread {
+                levels: reread,
+                total: levels,
+            });
+        }
         Ok(trees)
     }
 

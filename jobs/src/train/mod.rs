@@ -52,6 +52,15 @@ pub enum TrainProgress {
         /// Planned steps (an upper bound for Newton iterations).
         total: usize,
     },
+    /// Tree levels that had to re-read the binned table because the
+    /// processes that ran them did not keep its rows (reported once, at the
+    /// end, when there were any).
+    Reread {
+        /// Levels re-read.
+        levels: usize,
+        /// Levels in all.
+        total: usize,
+    },
 }
 
 /// Quotes an SQL identifier.

@@ -24,9 +24,11 @@
 //! Memory: 28 bytes per row beyond the bins and label, held until the
 //! driver releases the run ([`release`]), the run is idle for
 //! [`IDLE_RUN_EXPIRY`], or the process's budget ([`budget_bytes`]) needs the
-//! room for a newer run.
+//! room for a newer run. A run larger than the budget still trains: the
+//! batches that do not fit are re-read at every level.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -38,10 +40,11 @@ use crate::training::gbdt::messages::ResidentLevelPlan;
 use crate::training::gbdt::tree::Tree;
 use crate::training::params::Objective;
 
-/// The environment variable that overrides [`DEFAULT_BUDGET_BYTES`].
-pub const BUDGET_ENV: &str = "EMBER_TRAIN_RESIDENT_BYTES";
-/// How much memory one process may hold for resident training rows.
+/// How much memory one process may hold for resident training rows, unless
+/// set otherwise ([`set_budget_bytes`]; the executor's `--training-rows-memory`).
 pub const DEFAULT_BUDGET_BYTES: usize = 4 << 30;
+
+static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET_BYTES);
 /// A run not touched for this long is dropped at the next access.
 pub const IDLE_RUN_EXPIRY: Duration = Duration::from_secs(30 * 60);
 
@@ -207,6 +210,8 @@ struct Run {
 struct Store {
     runs: HashMap<String, Run>,
     bytes: usize,
+    /// Runs already warned about exceeding the budget (warned once each).
+    over_budget: HashSet<String>,
 }
 
 static STORE: LazyLock<Mutex<Store>> = LazyLock::new(|| Mutex::new(Store::default()));
@@ -217,13 +222,15 @@ fn store() -> MutexGuard<'static, Store> {
     STORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The memory budget: [`BUDGET_ENV`] in bytes if set and valid, else
-/// [`DEFAULT_BUDGET_BYTES`].
+/// The memory this process may hold for resident training rows.
 pub fn budget_bytes() -> usize {
-    std::env::var(BUDGET_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_BUDGET_BYTES)
+    BUDGET.load(Ordering::Relaxed)
+}
+
+/// Sets [`budget_bytes`] for this process; `0` keeps no rows, so every
+/// level re-reads the binned table.
+pub fn set_budget_bytes(bytes: usize) {
+    BUDGET.store(bytes, Ordering::Relaxed);
 }
 
 impl Store {
@@ -240,6 +247,7 @@ impl Store {
     }
 
     fn remove(&mut self, run: &str) -> usize {
+        self.over_budget.remove(run);
         match self.runs.remove(run) {
             Some(dropped) => {
                 self.bytes -= dropped.bytes;
@@ -301,11 +309,13 @@ pub fn keep(run: &str, first_key: i64, rows: ResidentRows) -> SharedRows {
     }
     store.bytes -= replaced;
     if !store.make_room(run, bytes, budget_bytes()) {
-        tracing::warn!(
-            "training run {run}: its rows exceed the resident budget of {} bytes ({BUDGET_ENV}); \
-             levels will re-read the binned table",
-            budget_bytes()
-        );
+        if store.over_budget.insert(run.to_string()) {
+            tracing::warn!(
+            "training run {run}: its rows exceed this process's budget of {} bytes for \
+             training rows (executor flag --training-rows-memory); levels will re-read them",
+                budget_bytes()
+            );
+        }
         return shared;
     }
     let entry = store.runs.entry(run.to_string()).or_insert_with(|| Run {

@@ -174,6 +174,22 @@ impl EmberContext {
         Ok(())
     }
 
+    /// Whether jobs of this session compress their shuffle files (LZ4, Ballista's
+    /// default). Off suits many small jobs whose shuffle is a few megabytes on
+    /// local disk, where compressing costs more time than it saves.
+    pub fn set_shuffle_compression(&self, compress: bool) -> Result<()> {
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .set(
+                "ballista.shuffle.compression.codec",
+                if compress { "lz4" } else { "none" },
+            )?;
+        Ok(())
+    }
+
     /// The DataFusion session: register tables, run SQL, build DataFrames.
     pub fn session(&self) -> &SessionContext {
         &self.ctx

@@ -147,6 +147,8 @@ pub async fn train_to_file(args: &TrainArgs) -> Result<TrainReport> {
             let ember = EmberContext::connect(remote).await?;
             // Hundreds of short jobs: Ballista's push mode has the lower latency.
             ember.set_job_status_polling(false)?;
+            // Their shuffles are one histogram per partition.
+            ember.set_shuffle_compression(false)?;
             let base = match &args.work_dir {
                 Some(dir) => dir.clone(),
                 None => std::path::absolute(&args.model_out)

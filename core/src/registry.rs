@@ -25,6 +25,12 @@ pub fn ember_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     ember_udfs::all_aggregate_functions()
 }
 
+/// How much memory this process may use to keep GBDT training rows between
+/// tree levels (`ember train`; the executor's `--training-rows-memory`).
+pub fn set_training_rows_memory(bytes: usize) {
+    ember_udfs::training::distributed::gbdt_resident::set_budget_bytes(bytes);
+}
+
 /// Whether `name` is one of Ember's functions (scalar or aggregate).
 pub fn is_ember_function(name: &str) -> bool {
     ember_scalar_functions().iter().any(|f| f.name() == name)

@@ -18,10 +18,9 @@ use ember_core::access::ClusterAccess;
 use ember_core::auth::AuthToken;
 use ember_core::codec::{EmberLogicalCodec, EmberPhysicalCodec};
 use ember_core::data_roots::DataRoots;
-use ember_core::registry::executor_function_registry;
+use ember_core::registry::{executor_function_registry, set_training_rows_memory};
 use ember_core::session::{ember_config_producer, executor_runtime_producer, limit_to_data_roots};
 use ember_core::tls::ServerIdentity;
-use ember_udfs::training::distributed::gbdt_resident::set_budget_bytes;
 
 use crate::args::Args;
 use crate::error::{ExecutorError, Result};
@@ -77,7 +76,7 @@ async fn run(args: Args) -> Result<()> {
         source,
     })?;
     let memory_limit = args.memory_limit_bytes()?;
-    set_budget_bytes(args.training_rows_memory_bytes()?);
+    set_training_rows_memory(args.training_rows_memory_bytes()?);
     let auth = AuthToken::resolve(args.auth_token_file.as_deref())?;
     let tls = args.tls.load()?;
     let access = ClusterAccess {

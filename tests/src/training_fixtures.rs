@@ -42,3 +42,26 @@ pub fn model_without_version(path: &Path) -> serde_json::Value {
     }
     model
 }
+
+/// [`model_without_version`] with every number that is not an integer as
+/// the `f32` XGBoost reads from it: how to compare a model with the
+/// committed `gbdt_ember.json`, which has each `f32` in 17 digits (Ember
+/// wrote models that way before it wrote the shortest digits of the `f32`;
+/// `udfs/tests/training.rs` compares the same way).
+pub fn model_numbers_as_f32(path: &Path) -> serde_json::Value {
+    fn as_f32(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::Number(n) if n.is_f64() => n
+                .as_f64()
+                .map(|x| serde_json::json!(f64::from(x as f32)))
+                .unwrap_or(Value::Number(n)),
+            Value::Array(items) => Value::Array(items.into_iter().map(as_f32).collect()),
+            Value::Object(fields) => {
+                Value::Object(fields.into_iter().map(|(k, v)| (k, as_f32(v))).collect())
+            }
+            other => other,
+        }
+    }
+    as_f32(model_without_version(path))
+}

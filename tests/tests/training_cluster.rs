@@ -11,10 +11,14 @@ use ember_tests::Mode;
 use ember_tests::cluster::TestCluster;
 use ember_tests::command::{ember, stderr};
 use ember_tests::sql::{connect, run_on_ember};
-use ember_tests::training_fixtures::{dir, model_without_version, split_input};
+use ember_tests::training_fixtures::{
+    dir, model_numbers_as_f32, model_without_version, split_input,
+};
 use ember_udfs::scoring::model::ember_linear::LinearModelFile;
 
-fn train(mode: Mode, input: &std::path::Path, out: &std::path::Path, extra: &[&str]) {
+/// Runs `ember train` (on the shared cluster in [`Mode::Cluster`], or on
+/// `--cluster` given in `extra`) and returns what it printed on stderr.
+fn train(mode: Mode, input: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> String {
     let mut args = vec![
         "train",
         "--input",
@@ -27,19 +31,19 @@ fn train(mode: Mode, input: &std::path::Path, out: &std::path::Path, extra: &[&s
     ];
     args.extend_from_slice(extra);
     let output = ember(mode, &args);
+    let message = stderr(&output);
     assert!(
         output.status.success(),
-        "ember train ({mode:?}) failed: {}",
-        stderr(&output)
+        "ember train ({mode:?}) failed: {message}"
     );
-    let message = stderr(&output);
     assert!(message.contains("trained"), "{message}");
-    let expected_engine = if mode == Mode::Cluster {
+    let expected_engine = if mode == Mode::Cluster || extra.contains(&"--cluster") {
         "on df://"
     } else {
         "on embedded"
     };
     assert!(message.contains(expected_engine), "{message}");
+    message
 }
 
 #[test]
@@ -70,6 +74,26 @@ fn gbdt_trained_on_the_cluster_is_bit_identical_to_embedded() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+#[test]
+fn embedded_gbdt_trains_the_committed_model_and_keeps_its_rows_between_levels() {
+    // gbdt_ember.json was written by `ember train` before rows were kept
+    // between levels (each level re-read a binned copy rewritten every
+    // round); the same command must still write the same trees.
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model.json");
+    let message = train(
+        Mode::Embedded,
+        &dir().join("gbdt_train.parquet"),
+        &model,
+        &[],
+    );
+    assert!(!message.contains("re-read"), "{message}");
+    assert!(
+        model_numbers_as_f32(&model) == model_numbers_as_f32(&dir().join("gbdt_ember.json")),
+        "ember train no longer writes the committed gbdt_ember.json"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gbdt_on_executors_that_keep_no_rows_rereads_them_and_trains_the_same_model() {
     let cluster = TestCluster::start(
@@ -86,22 +110,9 @@ async fn gbdt_on_executors_that_keep_no_rows_rereads_them_and_trains_the_same_mo
     train(Mode::Embedded, &input, &embedded, &params);
     let clustered = work.path().join("cluster.json");
     let address = cluster.address();
-    let mut args = vec![
-        "train",
-        "--input",
-        input.to_str().unwrap(),
-        "--label",
-        "y",
-        "--model-out",
-        clustered.to_str().unwrap(),
-        "--no-progress",
-        "--cluster",
-        &address,
-    ];
-    args.extend_from_slice(&params);
-    let output = ember(Mode::Embedded, &args);
-    let message = stderr(&output);
-    assert!(output.status.success(), "{message}");
+    let mut extra = vec!["--cluster", &address];
+    extra.extend_from_slice(&params);
+    let message = train(Mode::Embedded, &input, &clustered, &extra);
     // 3 trees × 4 levels; the first level reads every column, the other
     // 11 find no rows kept and ask again.
     assert!(

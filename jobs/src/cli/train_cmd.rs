@@ -271,8 +271,9 @@ async fn train_with(
         TrainProgress::Reread { levels, total } => bar.suspend(|| {
             eprintln!(
                 "note: {levels} of {total} tree levels re-read the binned table because the \
-                 executors had not kept its rows (moved partitions, a restarted executor, or \
-                 more rows than --training-rows-memory); the model is the same, only slower"
+                 processes that ran them had not kept its rows (partitions that moved between \
+                 executors, a restarted executor, or more rows than the executors' \
+                 --training-rows-memory); the model is the same, only slower"
             )
         }),
     };

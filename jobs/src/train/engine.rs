@@ -82,8 +82,9 @@ impl TrainEngine {
             TrainEngine::Cluster { ember, work_dir } => {
                 let dir = work_dir.join(name);
                 let location = format!("{}/", dir.display());
-                // Read back by every level of a round and then deleted: no
-                // compression, dictionaries or statistics to spend time on.
+                // Read back by the training's level queries and then
+                // deleted: no compression, dictionaries or statistics to
+                // spend time on.
                 let copy = format!(
                     "COPY ({select}) TO {} STORED AS PARQUET OPTIONS (\
                      'format.compression' 'uncompressed', \

@@ -2,11 +2,14 @@
 //! tree level, answered from rows each process keeps between levels.
 
 use datafusion::common::ScalarValue;
-use ember_udfs::training::distributed::gbdt_level::read_level_result;
 use ember_udfs::training::exact_float::f32s_to_json;
 use ember_udfs::training::gbdt::cuts::cuts_from_sketch;
-use ember_udfs::training::gbdt::grad::{GradPair, Quantiser, base_margin, base_score, gradient_bound};
-use ember_udfs::training::gbdt::messages::{GradientPlan, LevelPlan, ResidentLevelPlan, SketchState};
+use ember_udfs::training::gbdt::grad::{
+    GradPair, Quantiser, base_margin, base_score, gradient_bound,
+};
+use ember_udfs::training::gbdt::messages::{
+    GradientPlan, LevelPlan, ResidentLevelPlan, SketchState, level_result_from_bytes,
+};
 use ember_udfs::training::gbdt::model::GbdtModel;
 use ember_udfs::training::gbdt::tree::{Grower, Tree, check_histogram_budget};
 use ember_udfs::training::params::{GbdtParams, Objective};
@@ -204,7 +207,9 @@ impl Boosting<'_> {
             }
             let tree = grower.finish();
             drift += tree.max_abs_leaf();
-            quantiser = self.quantiser_after(drift)?;
+            if round + 1 < self.params.rounds {
+                quantiser = self.quantiser_after(drift)?;
+            }
             trees.push(tree);
             progress(TrainProgress::Step {
                 done: round + 1,
@@ -236,7 +241,7 @@ impl Boosting<'_> {
             quote_literal(&json(plan)?)
         );
         let bytes = binary(self.engine.single_value(&sql).await?, "a level")?;
-        Ok(read_level_result(FUNCTION, &bytes, len)?)
+        Ok(level_result_from_bytes(FUNCTION, &bytes, len)?)
     }
 
     /// Drops the rows processes keep for the run, and the binned table.

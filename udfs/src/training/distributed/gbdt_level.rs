@@ -1,70 +1,40 @@
 //! `__ember_gbdt_level('plan', key [, label, bin0, bin1, ...])`: the gradient
 //! histograms of one tree level, summed over every row of the binned table.
 //!
-//! With only the row-key column, each batch is looked up among the rows
-//! this process keeps for the run ([`super::gbdt_resident`]), brought up to
-//! the plan's round and tree, and its rows of the nodes being built are
-//! added to their histograms; batches not held are counted as missing. With
-//! label and bins as well, every batch is rebuilt from them and the plan's
-//! finished trees (which must then be all of them) and kept for the next
-//! level. The driver sends the short form, and the long one when a level
-//! came back with missing rows.
+//! With only the row-key column (the short form), each batch is looked up
+//! among the rows this process keeps for the run ([`super::gbdt_resident`]),
+//! brought up to the plan's round and tree, and its rows of the nodes being
+//! built are added to their histograms; batches not held are counted as
+//! missing. With label and bins as well (the long form, whose plan carries
+//! every finished tree), a batch not held, or held too far behind, is rebuilt
+//! from them and kept for the next level. The driver sends the short form,
+//! and the long one first and whenever a level came back with missing rows.
 //!
-//! The result is the count of missing rows (little-endian `u64`) followed by
-//! the histograms. Partial results merge by integer addition, so the result
-//! is the same whatever the partitioning and whichever process held which
-//! rows.
+//! The result is the count of missing rows followed by the histograms
+//! ([`level_result_to_bytes`]). Partial results merge by integer addition,
+//! so the result is the same whatever the partitioning and whichever process
+//! held which rows.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt16Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt16Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
 use crate::training::args::{constant_text, constant_text_type};
-use crate::training::distributed::gbdt_resident::{self, ResidentRows};
-use crate::training::error::{TrainError, TrainResult};
+use crate::training::distributed::gbdt_resident::{self, ResidentRows, RowKey, SharedRows};
+use crate::training::distributed::gbdt_row_key::{is_row_key_type, key_at, row_keys};
 use crate::training::gbdt::grad::{GradPair, Quantiser};
-use crate::training::gbdt::hist::{
-    HistShape, NO_SLOT, SelectedRows, accumulate, from_bytes, merge, to_bytes,
+use crate::training::gbdt::hist::{HistShape, NO_SLOT, SelectedRows, accumulate, merge};
+use crate::training::gbdt::messages::{
+    ResidentLevelPlan, level_result_from_bytes, level_result_to_bytes,
 };
-use crate::training::gbdt::messages::ResidentLevelPlan;
 use crate::training::params::Objective;
 
 /// The function's name.
 pub const NAME: &str = "__ember_gbdt_level";
-
-/// Bytes before the histograms in the result: the missing-row count.
-const MISSING_BYTES: usize = 8;
-
-/// Reads a level's result: rows not held by the processes that ran it, and
-/// the histograms (`len` entries).
-pub fn read_level_result(
-    function: &'static str,
-    bytes: &[u8],
-    len: usize,
-) -> TrainResult<(u64, Vec<GradPair>)> {
-    if bytes.len() < MISSING_BYTES {
-        return Err(TrainError::Message {
-            function,
-            reason: format!("a level result of {} bytes", bytes.len()),
-        });
-    }
-    let mut missing = [0u8; MISSING_BYTES];
-    missing.copy_from_slice(&bytes[..MISSING_BYTES]);
-    Ok((
-        u64::from_le_bytes(missing),
-        from_bytes(function, &bytes[MISSING_BYTES..], len)?,
-    ))
-}
-
-fn write_level_result(missing: u64, hist: &[GradPair]) -> Vec<u8> {
-    let mut out = missing.to_le_bytes().to_vec();
-    out.extend_from_slice(&to_bytes(hist));
-    out
-}
 
 /// The level aggregate.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -90,14 +60,16 @@ impl AggregateUDFImpl for GbdtLevel {
         &self.signature
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() == 2 {
-            return Ok(vec![constant_text_type(), DataType::Int64]);
+        if !(arg_types.len() == 2 || arg_types.len() >= 4) || !is_row_key_type(&arg_types[1]) {
+            return plan_err!(
+                "{NAME}: expected (plan, row key) or (plan, row key, label, bins...)"
+            );
         }
-        if arg_types.len() < 4 {
-            return plan_err!("{NAME}: expected (plan, key) or (plan, key, label, bins...)");
+        let mut types = vec![constant_text_type(), arg_types[1].clone()];
+        if arg_types.len() > 2 {
+            types.push(DataType::Float64);
+            types.extend(std::iter::repeat_n(DataType::UInt16, arg_types.len() - 3));
         }
-        let mut types = vec![constant_text_type(), DataType::Int64, DataType::Float64];
-        types.extend(std::iter::repeat_n(DataType::UInt16, arg_types.len() - 3));
         Ok(types)
     }
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -115,10 +87,9 @@ impl AggregateUDFImpl for GbdtLevel {
             ResidentLevelPlan::parse(NAME, &constant_text(NAME, &acc_args, 0)?)?;
         let columns = acc_args.exprs.len();
         let full = columns > 2;
-        if full && columns != plan.level.features + 3 {
+        if !(columns == 2 || columns == plan.level.features + 3) {
             return exec_err!(
-                "{NAME}: {} bin columns for {} features",
-                columns - 3,
+                "{NAME}: {columns} arguments for {} features",
                 plan.level.features
             );
         }
@@ -162,61 +133,75 @@ struct LevelAccumulator {
 }
 
 impl LevelAccumulator {
-    /// Rows rebuilt from the long form's columns, kept for later levels.
-    fn rebuild(&self, values: &[ArrayRef], last: i64) -> Result<ResidentRows> {
-        if values[2].logical_null_count() > 0 {
+    /// Rows rebuilt from the long form's columns.
+    fn rebuild(&self, values: &[ArrayRef], last: RowKey) -> Result<ResidentRows> {
+        let Some(label) = values[2].as_primitive_opt::<Float64Type>() else {
+            return exec_err!("{NAME}: the label is not a DOUBLE column");
+        };
+        if label.logical_null_count() > 0 {
             return exec_err!("{NAME}: a null label in the binned table");
         }
-        let label = values[2].as_primitive::<Float64Type>().values().clone();
         let mut bins = Vec::with_capacity(values.len() - 3);
         for column in &values[3..] {
+            let Some(column) = column.as_primitive_opt::<UInt16Type>() else {
+                return exec_err!("{NAME}: a bin column is not UInt16");
+            };
             if column.logical_null_count() > 0 {
                 return exec_err!("{NAME}: a null bin in the binned table");
             }
-            bins.push(column.as_primitive::<UInt16Type>().values().clone());
+            bins.push(column.values().clone());
         }
-        Ok(ResidentRows::new(self.plan.start, label, bins, last))
+        Ok(ResidentRows::new(
+            self.plan.start,
+            label.values().clone(),
+            bins,
+            last,
+        ))
+    }
+
+    /// Adds the batch's rows of the nodes being built, if `shared` holds
+    /// them and can be brought to the plan; false otherwise.
+    fn add_held(&mut self, shared: &SharedRows, len: usize, last: RowKey) -> bool {
+        // A holder that panicked may have left the batch half updated:
+        // treat it as not held.
+        let Ok(mut rows) = shared.lock() else {
+            return false;
+        };
+        if !rows.matches(len, last, self.plan.level.features)
+            || !rows.prepare(&self.plan, self.objective, self.quantiser)
+        {
+            return false;
+        }
+        rows.select(&self.slot_of_node, &mut self.selected);
+        accumulate(&mut self.hist, self.shape, &self.selected, &rows.bins());
+        true
     }
 }
 
 impl Accumulator for LevelAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let keys = values[1].as_primitive::<Int64Type>();
-        let len = keys.len();
+        let len = values[1].len();
         if len == 0 {
             return Ok(());
         }
-        if keys.logical_null_count() > 0 {
-            return exec_err!("{NAME}: a null row key in the binned table");
-        }
-        let (first, last) = (keys.value(0), keys.value(len - 1));
-        let shared = if self.full {
-            gbdt_resident::keep(&self.plan.run, first, self.rebuild(values, last)?)
-        } else {
-            match gbdt_resident::find(&self.plan.run, first) {
-                Some(shared) => shared,
-                None => {
-                    self.missing += len as u64;
-                    return Ok(());
-                }
-            }
+        let Some(keys) = row_keys(values[1].as_ref()) else {
+            return exec_err!("{NAME}: a null or mistyped row key in the binned table");
         };
-        // A holder that panicked may have left the batch half updated:
-        // treat it as not held (the long form rebuilds it).
-        let Ok(mut rows) = shared.lock() else {
-            self.missing += len as u64;
-            return Ok(());
-        };
-        if !rows.matches(len, last) || !rows.prepare(&self.plan, self.objective, self.quantiser)
+        let (first, last) = (key_at(keys, 0), key_at(keys, len - 1));
+        let held = gbdt_resident::find(&self.plan.run, first);
+        if let Some(shared) = &held
+            && self.add_held(shared, len, last)
         {
-            if self.full {
-                return exec_err!("{NAME}: internal: rebuilt rows are not at the plan's round");
-            }
-            self.missing += len as u64;
             return Ok(());
         }
-        rows.select(&self.slot_of_node, &mut self.selected);
-        accumulate(&mut self.hist, self.shape, &self.selected, &rows.bins());
+        if !self.full {
+            self.missing = self.missing.saturating_add(len as u64);
+            return Ok(());
+        }
+        let shared = gbdt_resident::keep(&self.plan.run, first, self.rebuild(values, last)?);
+        if !self.add_held(&shared, len, last) {
+            return exec_err!("{NAME}: internal: rebuilt rows are not at the plan's round");
+        }
         Ok(())
     }
 
@@ -228,29 +213,36 @@ impl Accumulator for LevelAccumulator {
             return exec_err!("{NAME}: state is not binary");
         };
         for bytes in binary.iter().flatten() {
-            let (missing, hist) = read_level_result(NAME, bytes, self.shape.len())?;
-            self.missing += missing;
+            let (missing, hist) = level_result_from_bytes(NAME, bytes, self.shape.len())?;
+            self.missing = self.missing.saturating_add(missing);
             merge(&mut self.hist, &hist);
         }
         Ok(())
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::LargeBinary(Some(write_level_result(
+        Ok(vec![ScalarValue::LargeBinary(Some(level_result_to_bytes(
             self.missing,
             &self.hist,
         )))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Binary(Some(write_level_result(
+        Ok(ScalarValue::Binary(Some(level_result_to_bytes(
             self.missing,
             &self.hist,
         ))))
     }
 
     fn size(&self) -> usize {
+        let trees: usize = self
+            .plan
+            .trees
+            .iter()
+            .map(|t| std::mem::size_of_val(t.nodes.as_slice()))
+            .sum();
         std::mem::size_of_val(self)
+            + trees
             + self.hist.len() * std::mem::size_of::<GradPair>()
             + self.selected.rows.capacity() * 24
     }
@@ -267,7 +259,9 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     const Q: Quantiser = Quantiser { scale_log2: 30 };
-    /// Key, label, bin of one feature cut at 0.5 and 1.5.
+    /// Margin before the first tree in every plan here.
+    const START: f64 = 0.25;
+    /// Row index (of batch 7), label, bin of one feature cut at 0.5 and 1.5.
     const ROWS: [(i64, f64, u16); 9] = [
         (10, 1.0, 0),
         (11, 1.0, 0),
@@ -279,6 +273,7 @@ mod tests {
         (17, 0.0, 1),
         (18, 1.0, 0),
     ];
+    const KEY: &str = "named_struct('batch', CAST(7 AS BIGINT), 'row', k)";
 
     fn cuts() -> Vec<Vec<f32>> {
         vec![vec![0.5, 1.5]]
@@ -297,7 +292,7 @@ mod tests {
         serde_json::to_string(&ResidentLevelPlan {
             run: run.into(),
             round,
-            start: 0.0,
+            start: START,
             gradient: GradientPlan {
                 objective: "binary:logistic".into(),
                 quantiser: Q,
@@ -322,7 +317,11 @@ mod tests {
             .iter()
             .map(|(k, y, b)| format!("({k}, {y:?}, {b})"))
             .collect();
-        let args = if long { "k, y, b" } else { "k" };
+        let args = if long {
+            format!("{KEY}, y, b")
+        } else {
+            KEY.to_string()
+        };
         let sql = format!(
             "SELECT {NAME}('{plan}', {args}) FROM (VALUES {}) AS t(k, y, b)",
             values.join(", ")
@@ -330,7 +329,7 @@ mod tests {
         let batches = ctx.sql(&sql).await?.collect().await?;
         let bytes = batches[0].column(0).as_binary::<i32>().value(0).to_vec();
         let stride = cuts()[0].len() + 2;
-        Ok(read_level_result(NAME, &bytes, slots * stride)?)
+        Ok(level_result_from_bytes(NAME, &bytes, slots * stride)?)
     }
 
     /// The root histogram at the given margins, summed by hand.
@@ -348,6 +347,24 @@ mod tests {
         hist
     }
 
+    /// Grows round 0's tree (depth 2) over kept rows of `run`.
+    async fn grow_first_tree(run: &str) -> Tree {
+        let params = params();
+        let cuts = cuts();
+        let mut grower = Grower::new(&params, &cuts, Q);
+        let (_, root) = level(&plan(run, 0, 0, &[], &grower), true, 1)
+            .await
+            .unwrap();
+        grower.apply(&root).unwrap();
+        let slots = grower.pending().unwrap().len();
+        let (missing, hist) = level(&plan(run, 0, 0, &[], &grower), false, slots)
+            .await
+            .unwrap();
+        assert_eq!(missing, 0);
+        grower.apply(&hist).unwrap();
+        grower.finish()
+    }
+
     #[tokio::test]
     async fn sums_each_rows_gradient_by_bin_with_missing_values_last() {
         let params = params();
@@ -357,7 +374,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(missing, 0);
-        assert_eq!(hist, root_histogram(|_| 0.0));
+        assert_eq!(hist, root_histogram(|_| START));
         gbdt_resident::release("sums");
     }
 
@@ -368,7 +385,9 @@ mod tests {
         let run = "kept";
         // Round 0: the root reads every column and keeps the rows.
         let mut grower = Grower::new(&params, &cuts, Q);
-        let (_, root) = level(&plan(run, 0, 0, &[], &grower), true, 1).await.unwrap();
+        let (_, root) = level(&plan(run, 0, 0, &[], &grower), true, 1)
+            .await
+            .unwrap();
         grower.apply(&root).unwrap();
         // The next level from kept rows (keys only) equals rows rebuilt from
         // every column under another run.
@@ -394,7 +413,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(missing, 0);
-        let expected = root_histogram(|b| tree.nodes[tree.leaf_of(|_| b)].value);
+        let expected = root_histogram(|b| START + tree.nodes[tree.leaf_of(|_| b)].value);
         assert_eq!(kept, expected);
         let (_, rebuilt) = level(&plan("kept-rebuilt-1", 1, 0, &trees, &next), true, 1)
             .await
@@ -405,47 +424,76 @@ mod tests {
         }
     }
 
-    /// Grows round 0's tree (depth 2) over kept rows of `run`.
-    async fn grow_first_tree(run: &str) -> Tree {
-        let params = params();
-        let cuts = cuts();
-        let mut grower = Grower::new(&params, &cuts, Q);
-        let (_, root) = level(&plan(run, 0, 0, &[], &grower), true, 1).await.unwrap();
-        grower.apply(&root).unwrap();
-        let slots = grower.pending().unwrap().len();
-        let (_, hist) = level(&plan(run, 0, 0, &[], &grower), false, slots)
-            .await
-            .unwrap();
-        grower.apply(&hist).unwrap();
-        grower.finish()
-    }
-
     #[tokio::test]
-    async fn rows_that_missed_rounds_catch_up_tree_by_tree() {
+    async fn rows_that_missed_rounds_catch_up_tree_by_tree_in_order() {
         let run = "caught-up";
-        let first = grow_first_tree(run).await;
-        assert!(first.nodes.len() > 3, "the tree did not grow two levels");
-        // A second tree the rows were never placed in: the first with the
-        // root's children swapped, and its own leaf values.
-        let mut second = first.clone();
-        let root = &mut second.nodes[0];
+        let grown = grow_first_tree(run).await;
+        assert!(grown.nodes.len() > 3, "the tree did not grow two levels");
+        // The rows were placed in the grown tree; give it large leaf values,
+        // and add two trees they were never placed in: the grown one with
+        // the root's children swapped. In f64, ((m + 1e16) − 1e16) + 1 is
+        // not what any other order gives.
+        let with_values = |tree: &Tree, value: f64| {
+            let mut tree = tree.clone();
+            for node in &mut tree.nodes {
+                node.value = value;
+            }
+            tree
+        };
+        let mut swapped = grown.clone();
+        let root = &mut swapped.nodes[0];
         std::mem::swap(&mut root.left, &mut root.right);
-        for (i, node) in second.nodes.iter_mut().enumerate() {
+        for (i, node) in swapped.nodes.iter_mut().enumerate() {
             node.value = 0.125 * (i + 1) as f64;
         }
+        let trees = [
+            with_values(&grown, 1e16),
+            with_values(&swapped, -1e16),
+            swapped.clone(),
+        ];
         let params = params();
         let cuts = cuts();
         let grower = Grower::new(&params, &cuts, Q);
-        let trees = [first.clone(), second.clone()];
-        let (missing, kept) = level(&plan(run, 2, 0, &trees, &grower), false, 1)
+        let (missing, kept) = level(&plan(run, 3, 0, &trees, &grower), false, 1)
             .await
             .unwrap();
         assert_eq!(missing, 0);
         let leaf = |tree: &Tree, b: u16| tree.nodes[tree.leaf_of(|_| b)].value;
-        assert_eq!(
-            kept,
-            root_histogram(|b| 0.0 + leaf(&first, b) + leaf(&second, b))
+        let expected = root_histogram(|b| {
+            START + leaf(&trees[0], b) + leaf(&trees[1], b) + leaf(&trees[2], b)
+        });
+        assert_eq!(kept, expected);
+        assert_ne!(
+            expected,
+            root_histogram(|b| START + leaf(&trees[2], b)),
+            "the order of the trees does not show"
         );
+        gbdt_resident::release(run);
+    }
+
+    #[tokio::test]
+    async fn the_long_form_rebuilds_only_rows_not_held() {
+        let run = "long-form";
+        let tree = grow_first_tree(run).await;
+        let params = params();
+        let cuts = cuts();
+        let grower = Grower::new(&params, &cuts, Q);
+        let before = gbdt_resident::find(run, (7, 10)).unwrap();
+        let (missing, hist) = level(
+            &plan(run, 1, 0, std::slice::from_ref(&tree), &grower),
+            true,
+            1,
+        )
+        .await
+        .unwrap();
+        assert_eq!(missing, 0);
+        assert_eq!(
+            hist,
+            root_histogram(|b| START + tree.nodes[tree.leaf_of(|_| b)].value)
+        );
+        let after = gbdt_resident::find(run, (7, 10)).unwrap();
+        assert!(Arc::ptr_eq(&before, &after), "held rows were rebuilt");
+        assert_eq!(gbdt_resident::held(run).0, 1);
         gbdt_resident::release(run);
     }
 
@@ -483,18 +531,25 @@ mod tests {
         let good = plan("bad-input", 0, 0, &[], &grower);
         let wrong_round = good.replace("\"round\":0", "\"round\":3");
         let no_run = good.replace("\"run\":\"bad-input\"", "\"run\":\"\"");
+        let no_features = good.replace("\"features\":1", "\"features\":0");
+        let null_row = "named_struct('batch', CAST(7 AS BIGINT), 'row', CAST(NULL AS BIGINT))";
         let ctx = SessionContext::new();
         ctx.register_udaf(AggregateUDF::from(GbdtLevel::default()));
         for sql in [
-            format!("SELECT {NAME}('{wrong_round}', k) FROM (VALUES (1)) AS t(k)"),
-            format!("SELECT {NAME}('{no_run}', k) FROM (VALUES (1)) AS t(k)"),
-            format!("SELECT {NAME}('not json', k) FROM (VALUES (1)) AS t(k)"),
-            format!("SELECT {NAME}('{good}', k, y, b, b) FROM (VALUES (1, 1.0, 0)) AS t(k, y, b)"),
+            format!("SELECT {NAME}('{wrong_round}', {KEY}) FROM (VALUES (1)) AS t(k)"),
+            format!("SELECT {NAME}('{no_run}', {KEY}) FROM (VALUES (1)) AS t(k)"),
+            format!("SELECT {NAME}('{no_features}', {KEY}) FROM (VALUES (1)) AS t(k)"),
+            format!("SELECT {NAME}('not json', {KEY}) FROM (VALUES (1)) AS t(k)"),
+            format!("SELECT {NAME}('{good}', k) FROM (VALUES (1)) AS t(k)"),
+            format!("SELECT {NAME}('{good}', {KEY}, y) FROM (VALUES (1, 1.0)) AS t(k, y)"),
             format!(
-                "SELECT {NAME}('{good}', k, y, b) FROM (VALUES (1, CAST(NULL AS DOUBLE), 0)) AS t(k, y, b)"
+                "SELECT {NAME}('{good}', {KEY}, y, b, b) FROM (VALUES (1, 1.0, 0)) AS t(k, y, b)"
             ),
             format!(
-                "SELECT {NAME}('{good}', k, y, b) FROM (VALUES (CAST(NULL AS BIGINT), 1.0, 0)) AS t(k, y, b)"
+                "SELECT {NAME}('{good}', {KEY}, y, b) FROM (VALUES (1, CAST(NULL AS DOUBLE), 0)) AS t(k, y, b)"
+            ),
+            format!(
+                "SELECT {NAME}('{good}', {null_row}, y, b) FROM (VALUES (1, 1.0, 0)) AS t(k, y, b)"
             ),
         ] {
             let result = match ctx.sql(&sql).await {

@@ -41,9 +41,9 @@ impl ScalarUDFImpl for GbdtRelease {
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 2 {
-            return plan_err!("{NAME}: expected (run, key)");
+            return plan_err!("{NAME}: expected (run, row key)");
         }
-        Ok(vec![DataType::Utf8, DataType::Int64])
+        Ok(vec![DataType::Utf8, arg_types[1].clone()])
     }
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Boolean)
@@ -57,5 +57,44 @@ impl ScalarUDFImpl for GbdtRelease {
             true;
             args.number_rows
         ]))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::training::distributed::gbdt_resident::{ResidentRows, held, keep};
+    use arrow::array::AsArray;
+    use arrow::buffer::ScalarBuffer;
+    use datafusion::logical_expr::ScalarUDF;
+    use datafusion::prelude::SessionContext;
+
+    #[tokio::test]
+    async fn drops_the_runs_rows_and_keeps_every_row_of_the_query() {
+        let run = "released";
+        let rows = ResidentRows::new(
+            0.0,
+            ScalarBuffer::from(vec![1.0, 0.0]),
+            vec![ScalarBuffer::from(vec![0u16, 1])],
+            (3, 1),
+        );
+        keep(run, (3, 0), rows);
+        assert_eq!(held(run).0, 1);
+        let ctx = SessionContext::new();
+        ctx.register_udf(ScalarUDF::from(GbdtRelease::default()));
+        let batches = ctx
+            .sql(&format!(
+                "SELECT count(*) FROM (VALUES (1), (2), (3)) AS t(k) WHERE {NAME}('{run}', k)"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let count = batches[0]
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(count.value(0), 3);
+        assert_eq!(held(run), (0, 0));
     }
 }

@@ -15,8 +15,8 @@
 //! | [`gbdt_release`] | scalar | `true`, after dropping a finished run's resident rows |
 //! | [`logistic_newton`] | aggregate | gradient and Hessian sums at given coefficients |
 //!
-//! [`gbdt_resident`] keeps a run's binned rows in each process between
-//! level queries.
+//! [`gbdt_resident`] keeps a run's binned rows ([`resident_rows`]) in each
+//! process between level queries.
 
 pub mod gbdt_bin;
 pub mod gbdt_level;
@@ -25,3 +25,4 @@ pub mod gbdt_resident;
 pub mod gbdt_row_key;
 pub mod gbdt_sketch;
 pub mod logistic_newton;
+pub mod resident_rows;

@@ -11,13 +11,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::booster::LabelStats;
-use crate::training::gbdt::grad::{MAX_SCALE_LOG2, Quantiser};
+use crate::training::gbdt::grad::{GradPair, MAX_SCALE_LOG2, Quantiser};
+use crate::training::gbdt::hist;
 use crate::training::gbdt::sketch::{FeatureSketch, take, take_u64};
 use crate::training::gbdt::tree::Tree;
 use crate::training::params::Objective;
 
 /// The largest histogram a level may ask for (2²⁴ entries, 512 MiB).
 pub const MAX_HISTOGRAM_ENTRIES: usize = 1 << 24;
+
+/// The most features a level may have.
+pub const MAX_FEATURES: usize = 1 << 16;
+
+/// Bytes before the histograms in a level's result: the missing-row count.
+const MISSING_BYTES: usize = 8;
+
+/// A level's result as sent back to the driver: the rows not held by the
+/// processes that ran it (little-endian `u64`), then the histograms.
+pub fn level_result_to_bytes(missing: u64, hist: &[GradPair]) -> Vec<u8> {
+    let mut out = missing.to_le_bytes().to_vec();
+    out.extend_from_slice(&hist::to_bytes(hist));
+    out
+}
+
+/// Reads a result written by [`level_result_to_bytes`] whose histograms
+/// have `len` entries.
+pub fn level_result_from_bytes(
+    function: &'static str,
+    bytes: &[u8],
+    len: usize,
+) -> TrainResult<(u64, Vec<GradPair>)> {
+    if bytes.len() < MISSING_BYTES {
+        return Err(TrainError::Message {
+            function,
+            reason: format!("a level result of {} bytes", bytes.len()),
+        });
+    }
+    let mut missing = [0u8; MISSING_BYTES];
+    missing.copy_from_slice(&bytes[..MISSING_BYTES]);
+    Ok((
+        u64::from_le_bytes(missing),
+        hist::from_bytes(function, &bytes[MISSING_BYTES..], len)?,
+    ))
+}
 
 /// How a round's gradients are computed from label and margin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,19 +76,18 @@ impl GradientPlan {
 
     /// Checks a plan and returns its objective and scale.
     pub fn check(&self, function: &'static str) -> TrainResult<(Objective, Quantiser)> {
-        let plan = self;
         let objective =
-            Objective::from_name(&plan.objective).ok_or_else(|| TrainError::Message {
+            Objective::from_name(&self.objective).ok_or_else(|| TrainError::Message {
                 function,
-                reason: format!("objective {}", plan.objective),
+                reason: format!("objective {}", self.objective),
             })?;
-        if plan.quantiser.scale_log2 > MAX_SCALE_LOG2 || plan.quantiser.scale_log2 < 0 {
+        if self.quantiser.scale_log2 > MAX_SCALE_LOG2 || self.quantiser.scale_log2 < 0 {
             return Err(TrainError::Message {
                 function,
-                reason: format!("scale 2^{}", plan.quantiser.scale_log2),
+                reason: format!("scale 2^{}", self.quantiser.scale_log2),
             });
         }
-        Ok((objective, plan.quantiser))
+        Ok((objective, self.quantiser))
     }
 }
 
@@ -81,24 +116,29 @@ impl LevelPlan {
 
     /// Checks a plan (tree, stride, nodes to build, histogram size).
     pub fn check(self, function: &'static str) -> TrainResult<Self> {
-        let plan = self;
-        plan.tree.validate(function, plan.features)?;
-        if plan.stride < 2
-            || plan.stride > 65_536
-            || plan
+        if self.features == 0 || self.features > MAX_FEATURES {
+            return Err(TrainError::Message {
+                function,
+                reason: format!("{} features (1 to {MAX_FEATURES})", self.features),
+            });
+        }
+        self.tree.validate(function, self.features)?;
+        if self.stride < 2
+            || self.stride > 65_536
+            || self
                 .build
                 .iter()
-                .any(|n| *n as usize >= plan.tree.nodes.len())
+                .any(|n| *n as usize >= self.tree.nodes.len())
         {
             return Err(TrainError::Message {
                 function,
                 reason: "stride or node out of range".into(),
             });
         }
-        let mut seen = vec![false; plan.tree.nodes.len()];
-        for node in &plan.build {
+        let mut seen = vec![false; self.tree.nodes.len()];
+        for node in &self.build {
             let id = *node as usize;
-            if seen[id] || !plan.tree.nodes[id].is_leaf() {
+            if seen[id] || !self.tree.nodes[id].is_leaf() {
                 return Err(TrainError::Message {
                     function,
                     reason: format!("node {id} built twice or already split"),
@@ -106,11 +146,11 @@ impl LevelPlan {
             }
             seen[id] = true;
         }
-        let entries = plan
+        let entries = self
             .build
             .len()
-            .saturating_mul(plan.features)
-            .saturating_mul(plan.stride);
+            .saturating_mul(self.features)
+            .saturating_mul(self.stride);
         if entries > MAX_HISTOGRAM_ENTRIES {
             return Err(TrainError::Message {
                 function,
@@ -119,7 +159,7 @@ impl LevelPlan {
                 ),
             });
         }
-        Ok(plan)
+        Ok(self)
     }
 }
 
@@ -148,10 +188,7 @@ pub struct ResidentLevelPlan {
 
 impl ResidentLevelPlan {
     /// Parses and checks a plan; returns it with its objective and scale.
-    pub fn parse(
-        function: &'static str,
-        text: &str,
-    ) -> TrainResult<(Self, Objective, Quantiser)> {
+    pub fn parse(function: &'static str, text: &str) -> TrainResult<(Self, Objective, Quantiser)> {
         let mut plan: ResidentLevelPlan =
             serde_json::from_str(text).map_err(|e| TrainError::Message {
                 function,

@@ -25,8 +25,9 @@ pub fn ember_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     ember_udfs::all_aggregate_functions()
 }
 
-/// How much memory this process may use to keep GBDT training rows between
-/// tree levels (`ember train`; the executor's `--training-rows-memory`).
+/// How much memory this process may use to keep the rows of `ember train`'s
+/// GBDT runs between tree levels (the executor's `--training-rows-memory`;
+/// an embedded run keeps the default, 4 GiB).
 pub fn set_training_rows_memory(bytes: usize) {
     ember_udfs::training::distributed::gbdt_resident::set_budget_bytes(bytes);
 }

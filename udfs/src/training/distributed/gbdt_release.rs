@@ -1,8 +1,9 @@
 //! `__ember_gbdt_release('run', key)`: drops the rows a process keeps for a
 //! finished training run ([`super::gbdt_resident`]) and returns `true`
-//! for every row. The driver runs it over the binned table at the end, so
-//! that it reaches the processes that held its partitions; whatever it
-//! misses goes when the run's rows expire or the memory budget needs them.
+//! for every row. The driver runs it over the binned table at the end; it
+//! reaches the processes that run that query's tasks, which are usually but
+//! not always those that hold the run's rows; whatever it misses goes when
+//! the run's rows expire or the memory budget needs them.
 
 use std::sync::Arc;
 

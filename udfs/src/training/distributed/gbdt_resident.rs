@@ -21,14 +21,17 @@
 //!
 //! Memory: the bins and label as read plus 28 bytes per row, counted against
 //! the process's budget ([`budget_bytes`]). A run's rows are dropped when the
-//! driver releases the run ([`release`]); when the store is next used after
-//! the run has been idle for [`IDLE_RUN_EXPIRY`]; or when a newer run needs
-//! the room and this one has been idle for [`EVICTABLE_AFTER`]. A batch that
+//! driver releases the run ([`release`]); at the next level query of another
+//! run after this one has been idle here for [`IDLE_RUN_EXPIRY`]; or when
+//! another run needs the room and this one has not been used here for
+//! [`EVICTABLE_AFTER`] (a run whose levels reach this process less often
+//! than that can lose its rows this way, and rebuilds them). Copies of
+//! partitions that moved to another executor stay until then too. A batch that
 //! does not fit is not kept: the run still trains the same model, but every
 //! level re-reads that batch and replays every finished tree over it, which
 //! grows with the square of the rounds — give executors enough memory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -62,8 +65,9 @@ struct Run {
 struct Store {
     runs: HashMap<String, Run>,
     bytes: usize,
-    /// Runs already warned about exceeding the budget (warned once each).
-    over_budget: HashSet<String>,
+    /// Runs already warned about exceeding the budget (warned once each),
+    /// with when; forgotten after [`IDLE_RUN_EXPIRY`].
+    over_budget: HashMap<String, Instant>,
 }
 
 static STORE: LazyLock<Mutex<Store>> = LazyLock::new(|| Mutex::new(Store::default()));
@@ -88,11 +92,14 @@ pub fn set_budget_bytes(bytes: usize) {
 }
 
 impl Store {
-    fn expire_idle(&mut self, now: Instant) {
+    /// Drops runs (other than `current`) idle for [`IDLE_RUN_EXPIRY`].
+    fn expire_idle(&mut self, current: &str, now: Instant) {
+        self.over_budget
+            .retain(|_, warned| now.saturating_duration_since(*warned) <= IDLE_RUN_EXPIRY);
         let idle: Vec<String> = self
             .runs
             .iter()
-            .filter(|(_, run)| idle_for(run, now) > IDLE_RUN_EXPIRY)
+            .filter(|(name, run)| name.as_str() != current && idle_for(run, now) > IDLE_RUN_EXPIRY)
             .map(|(name, _)| name.clone())
             .collect();
         for name in idle {
@@ -112,7 +119,7 @@ impl Store {
     }
 
     fn find(&mut self, run: &str, first_key: RowKey, now: Instant) -> Option<SharedRows> {
-        self.expire_idle(now);
+        self.expire_idle(run, now);
         let entry = self.runs.get_mut(run)?;
         entry.last_used = Some(now);
         entry
@@ -132,7 +139,7 @@ impl Store {
         budget: usize,
         now: Instant,
     ) -> bool {
-        self.expire_idle(now);
+        self.expire_idle(run, now);
         if let Some(entry) = self.runs.get_mut(run)
             && let Some((_, old)) = entry.batches.remove(&first_key)
         {
@@ -155,16 +162,23 @@ impl Store {
     /// budget; false if they still do not (nothing is evicted in vain when
     /// `needed` alone exceeds the budget).
     fn make_room(&mut self, keep: &str, needed: usize, budget: usize, now: Instant) -> bool {
-        if needed > budget {
+        let evictable = |name: &String, run: &Run| {
+            name.as_str() != keep && idle_for(run, now) >= EVICTABLE_AFTER
+        };
+        let freeable: usize = self
+            .runs
+            .iter()
+            .filter(|(name, run)| evictable(name, run))
+            .map(|(_, run)| run.bytes)
+            .sum();
+        if self.bytes.saturating_sub(freeable) + needed > budget {
             return false;
         }
         while self.bytes + needed > budget {
             let oldest = self
                 .runs
                 .iter()
-                .filter(|(name, run)| {
-                    name.as_str() != keep && idle_for(run, now) >= EVICTABLE_AFTER
-                })
+                .filter(|(name, run)| evictable(name, run))
                 .min_by_key(|(_, run)| run.last_used)
                 .map(|(name, _)| name.clone());
             match oldest {
@@ -198,8 +212,9 @@ pub fn keep(run: &str, first_key: RowKey, rows: ResidentRows) -> SharedRows {
     let shared = Arc::new(Mutex::new(rows));
     let budget = budget_bytes();
     let mut store = store();
-    if !store.keep(run, first_key, &shared, bytes, budget, Instant::now())
-        && store.over_budget.insert(run.to_string())
+    let now = Instant::now();
+    if !store.keep(run, first_key, &shared, bytes, budget, now)
+        && store.over_budget.insert(run.to_string(), now).is_none()
     {
         tracing::warn!(
             "training run {run}: its rows exceed this process's budget of {budget} bytes for \
@@ -262,6 +277,9 @@ mod tests {
                 .insert(name.into(), run(bytes, Duration::from_secs(age), now));
             store.bytes += bytes;
         }
+        // Evicting every idle run would not make room: nothing is evicted.
+        assert!(!store.make_room("current", 95, 100, now));
+        assert_eq!((store.runs.len(), store.bytes), (4, 100));
         assert!(store.make_room("current", 40, 100, now));
         assert!(store.runs.contains_key("idle") && !store.runs.contains_key("idler"));
         assert_eq!(store.bytes, 60);
@@ -305,7 +323,7 @@ mod tests {
             .runs
             .insert("busy".into(), run(8, Duration::from_secs(1), now));
         store.bytes = 16;
-        store.expire_idle(now);
+        store.expire_idle("busy", now);
         assert_eq!(store.runs.keys().collect::<Vec<_>>(), ["busy"]);
         assert_eq!(store.bytes, 8);
     }

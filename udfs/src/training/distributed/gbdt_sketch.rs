@@ -74,7 +74,9 @@ struct SketchAccumulator {
 impl Accumulator for SketchAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let d = self.state.features.len();
-        let label = values[0].as_primitive::<Float64Type>();
+        let Some(label) = values[0].as_primitive_opt::<Float64Type>() else {
+            return exec_err!("{NAME}: the label is not a DOUBLE column");
+        };
         for r in 0..label.len() {
             if label.is_null(r) {
                 continue;
@@ -83,7 +85,9 @@ impl Accumulator for SketchAccumulator {
             self.state.labels.add(label.value(r));
         }
         for (sketch, column) in self.state.features.iter_mut().zip(&values[1..=d]) {
-            let column = column.as_primitive::<Float64Type>();
+            let Some(column) = column.as_primitive_opt::<Float64Type>() else {
+                return exec_err!("{NAME}: a feature is not a DOUBLE column");
+            };
             for r in 0..column.len() {
                 if label.is_valid(r) {
                     sketch.add(column.is_valid(r).then(|| column.value(r)));

@@ -33,19 +33,21 @@ pub struct GradPair {
 }
 
 impl GradPair {
-    /// Adds `other` to `self`.
+    /// Adds `other` to `self`. Wrapping: exact whenever the true sum fits
+    /// (the quantiser's scale is chosen so that it does), the same in any
+    /// order, and never a panic on a crafted message.
     #[inline]
     pub fn add(&mut self, other: GradPair) {
-        self.g += other.g;
-        self.h += other.h;
+        self.g = self.g.wrapping_add(other.g);
+        self.h = self.h.wrapping_add(other.h);
     }
 
-    /// `self − other`.
+    /// `self − other` (wrapping, as [`Self::add`]).
     #[inline]
     pub fn minus(self, other: GradPair) -> GradPair {
         GradPair {
-            g: self.g - other.g,
-            h: self.h - other.h,
+            g: self.g.wrapping_sub(other.g),
+            h: self.h.wrapping_sub(other.h),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::training::gbdt::sketch::{FeatureSketch, take, take_u64};
 use crate::training::gbdt::tree::Tree;
 use crate::training::params::Objective;
 
-/// The largest histogram a level may ask for (2²⁴ entries, 512 MiB).
+/// The largest histogram a level may ask for (2²⁴ entries, 256 MiB).
 pub const MAX_HISTOGRAM_ENTRIES: usize = 1 << 24;
 
 /// The most features a level may have.

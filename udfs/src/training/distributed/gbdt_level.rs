@@ -498,6 +498,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_long_form_keeps_held_batches_and_rebuilds_the_others() {
+        let run = "mixed";
+        let params = params();
+        let cuts = cuts();
+        let grower = Grower::new(&params, &cuts, Q);
+        let plan = plan(run, 0, 0, &[], &grower);
+        // Batch 7 ([`ROWS`]) is held; batch 8 is not.
+        level(&plan, true, 1).await.unwrap();
+        let held_before = gbdt_resident::find(run, (7, 10)).unwrap();
+        let other = [(0i64, 0.0f64, 2u16), (1, 1.0, 1), (2, 1.0, MISSING_BIN)];
+        let rows = |batch: i64, rows: &[(i64, f64, u16)]| {
+            let values: Vec<String> = rows
+                .iter()
+                .map(|(k, y, b)| format!("({batch}, {k}, {y:?}, {b})"))
+                .collect();
+            format!(
+                "SELECT * FROM (VALUES {}) AS v(kb, k, y, b)",
+                values.join(", ")
+            )
+        };
+        let ctx = SessionContext::new();
+        ctx.register_udaf(AggregateUDF::from(GbdtLevel::default()));
+        let sql = format!(
+            "SELECT {NAME}('{plan}', named_struct('batch', kb, 'row', k), y, b) \
+             FROM ({} UNION ALL {}) AS t",
+            rows(7, &ROWS),
+            rows(8, &other)
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let bytes = batches[0].column(0).as_binary::<i32>().value(0);
+        let (missing, hist) = level_result_from_bytes(NAME, bytes, cuts[0].len() + 2).unwrap();
+        assert_eq!(missing, 0);
+        let mut expected = root_histogram(|_| START);
+        for (_, y, b) in other {
+            let slot = if b == MISSING_BIN {
+                expected.len() - 1
+            } else {
+                usize::from(b)
+            };
+            expected[slot].add(Q.row_gradient(Objective::BinaryLogistic, START, y));
+        }
+        assert_eq!(hist, expected);
+        let held_after = gbdt_resident::find(run, (7, 10)).unwrap();
+        assert!(
+            Arc::ptr_eq(&held_before, &held_after),
+            "a held batch was rebuilt"
+        );
+        assert!(
+            gbdt_resident::find(run, (8, 0)).is_some(),
+            "batch 8 was not kept"
+        );
+        gbdt_resident::release(run);
+    }
+
+    #[tokio::test]
     async fn rows_not_kept_or_too_far_behind_are_counted_missing() {
         let params = params();
         let cuts = cuts();

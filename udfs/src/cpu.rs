@@ -13,3 +13,15 @@ pub(crate) fn avx2_available() -> bool {
         false
     }
 }
+
+/// Whether this CPU has AVX-512F (`std` caches the answer after the first call).
+pub(crate) fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

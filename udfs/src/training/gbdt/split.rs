@@ -8,8 +8,7 @@
 //! Candidates are scanned in a fixed order and only a strictly larger gain
 //! replaces the best, so the choice is deterministic.
 
-use crate::cpu::avx2_available;
-use crate::training::gbdt::exact_scan::{ScanBest, ScanLimits, scan_exact};
+use crate::training::gbdt::exact_scan::{ScanBest, ScanKind, ScanLimits, scan_exact};
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::params::GbdtParams;
 
@@ -100,8 +99,8 @@ pub struct SplitSearch<'a> {
     best_numerator: f64,
     best_denominator: f64,
     best: Option<Candidate>,
-    /// Whether dense exact scans use the CPU's AVX2 (same choices either way).
-    vector: bool,
+    /// The dense exact scan's implementation (same choices whichever).
+    scan: ScanKind,
 }
 
 /// A candidate split, before its gain is computed.
@@ -137,7 +136,7 @@ impl<'a> SplitSearch<'a> {
             best_numerator: -1.0,
             best_denominator: 1.0,
             best: None,
-            vector: avx2_available(),
+            scan: ScanKind::fastest(),
         }
     }
 
@@ -178,7 +177,7 @@ impl<'a> SplitSearch<'a> {
             denominator: self.best_denominator,
             chosen: None,
         };
-        let found = scan_exact(bins, &limits, start, self.vector);
+        let found = scan_exact(bins, &limits, start, self.scan);
         let Some((i, g, h)) = found.chosen else {
             return;
         };

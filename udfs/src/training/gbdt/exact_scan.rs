@@ -1,27 +1,32 @@
-//! The split scan of one feature over dense bin sums held exactly in `f64`,
-//! eight cuts at a time with AVX-512, or four with AVX2.
+//! The split scan of one feature over dense, cumulative bin sums held
+//! exactly in `f64`, eight cuts at a time with AVX-512, or four with AVX2.
 //!
 //! Training one model per group spends about a third of its time here:
 //! every cut of every feature at every node with 32 rows or more is scored.
-//! The scalar scan is a chain of dependent additions (the left side's running
-//! sums) feeding a dozen multiplications and comparisons per cut. The vector
-//! scans compute a block of cuts' running sums with an in-register prefix sum
-//! (four cuts with AVX2; eight with AVX-512, which roughly halves the
-//! instructions per cut again), and their scores with the same operations in
-//! the same order as the scalar scan, so every score is bit for bit the scalar
-//! one.
+//! A cut's score needs the sums of the bins on its left, so a node's table
+//! holds, per feature, the running sums of its bins ([`accumulate`]) rather
+//! than the bins themselves: the scan then reads each cut's left side instead
+//! of adding it up. Tables are kept from parent to child, and the larger child
+//! is its parent's table minus its sibling's: for cumulative sums too, so half
+//! the tables scanned are never accumulated at all. (Computing the running sums
+//! inside the scan, as before, cost about as many instructions as scoring the
+//! cuts, and the scan is bound by instruction throughput, not memory.)
 //!
+//! The vector scans score a block of cuts with the same operations in the same
+//! order as the scalar scan, so every score is bit for bit the scalar one.
 //! Choosing the split stays exactly the scalar scan's: a block of cuts is
 //! compared, all at once, against the best score from before the block. When
 //! no cut of the block beats it (the common case once a feature's best cut
 //! has been seen) and none makes the right side too light, the scalar scan
-//! would have changed nothing either. Otherwise the block is rescanned by the
-//! scalar code, in order, with its strict "better than the best so far" and
-//! its stop at the first too-light right side.
+//! would have changed nothing either. Otherwise the block's cuts are taken in
+//! order, with the scalar scan's strict "better than the best so far" and its
+//! stop at the first too-light right side (AVX-512 from the lanes' scores,
+//! AVX2 by the scalar code).
 //!
 //! Sums are exact: every bin and every sum of bins is an integer below 2⁵³ in
-//! magnitude (the caller checks the node's absolute totals), so the prefix sum
-//! gives the scalar running sums whatever the order of its additions.
+//! magnitude (the caller checks the node's absolute totals), so running sums,
+//! whatever the order of their additions, and differences of them are the
+//! values a row-by-row sum gives.
 
 use crate::cpu::{avx2_available, avx512_available};
 
@@ -81,12 +86,72 @@ pub(crate) struct ScanBest {
     pub chosen: Option<(usize, f64, f64)>,
 }
 
-/// Scans `bins` (`[g, h]` sums, bin `i` is the cut after it) and returns the
-/// best score, starting from `best`. `kind` selects the implementation; a
+/// Turns bin sums (`[g, h]`) into running sums in place: entry `i` becomes
+/// the sum of bins `0..=i`. Exact for sums of integers below 2⁵³ (see the
+/// module docs); AVX-512 where the CPU has it, with the same result.
+pub(crate) fn accumulate(bins: &mut [[f64; 2]]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512_available() {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        unsafe { accumulate_avx512(bins) };
+        return;
+    }
+    accumulate_from(bins, [0.0, 0.0]);
+}
+
+/// The scalar [`accumulate`], adding `carry` (the sums before `bins`).
+fn accumulate_from(bins: &mut [[f64; 2]], carry: [f64; 2]) {
+    let [mut g, mut h] = carry;
+    for bin in bins {
+        g += bin[0];
+        h += bin[1];
+        *bin = [g, h];
+    }
+}
+
+/// [`accumulate`] four bins (one vector of `[g, h]` pairs) at a time.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn accumulate_avx512(bins: &mut [[f64; 2]]) {
+    use std::arch::x86_64::*;
+
+    let zero = _mm512_setzero_si512();
+    // Lanes 6 and 7 (the last pair) into every pair.
+    let last_pair = _mm512_set_epi64(7, 6, 7, 6, 7, 6, 7, 6);
+    let mut carry = _mm512_setzero_pd();
+    let whole = bins.len() / 4 * 4;
+    for four in bins[..whole].chunks_exact_mut(4) {
+        let at = four.as_mut_ptr().cast::<f64>();
+        // SAFETY: `four` is four `[f64; 2]`: eight contiguous `f64`s.
+        let x = unsafe { _mm512_loadu_pd(at) };
+        // Pairs `[a, b, c, d]` → `[a, a+b, b+c, c+d]` → `[a, a+b, a+b+c, a+b+c+d]`;
+        // `alignr::<k>(x, 0)` moves `x` up `8 - k` lanes with zeros below.
+        let up1 = _mm512_alignr_epi64::<6>(_mm512_castpd_si512(x), zero);
+        let x = _mm512_add_pd(x, _mm512_castsi512_pd(up1));
+        let up2 = _mm512_alignr_epi64::<4>(_mm512_castpd_si512(x), zero);
+        let local = _mm512_add_pd(x, _mm512_castsi512_pd(up2));
+        // SAFETY: as the load.
+        unsafe { _mm512_storeu_pd(at, _mm512_add_pd(local, carry)) };
+        // The carry's chain is one addition per four bins.
+        carry = _mm512_add_pd(carry, _mm512_permutexvar_pd(last_pair, local));
+    }
+    let carry = [
+        _mm512_cvtsd_f64(carry),
+        _mm512_cvtsd_f64(_mm512_permutexvar_pd(_mm512_set1_epi64(1), carry)),
+    ];
+    accumulate_from(&mut bins[whole..], carry);
+}
+
+/// Scans the cuts whose left sides are `lefts` (`[g, h]`, cumulative: entry
+/// `i` sums bins `0..=i`, and cut `i` is the one after bin `i`) and returns
+/// the best score, starting from `best`. `kind` selects the implementation; a
 /// vector kind the CPU lacks falls back to the scalar scan. The result is the
 /// same whichever runs.
 pub(crate) fn scan_exact(
-    bins: &[[f64; 2]],
+    lefts: &[[f64; 2]],
     limits: &ScanLimits,
     best: ScanBest,
     kind: ScanKind,
@@ -96,32 +161,25 @@ pub(crate) fn scan_exact(
     match kind {
         ScanKind::Avx512 if avx512_available() => {
             // SAFETY: the CPU has AVX-512F (checked just above).
-            unsafe { scan_avx512(bins, limits, &mut best) };
+            unsafe { scan_avx512(lefts, limits, &mut best) };
             return best;
         }
         ScanKind::Avx2 if avx2_available() => {
             // SAFETY: the CPU has AVX2 (checked just above).
-            unsafe { scan_avx2(bins, limits, &mut best) };
+            unsafe { scan_avx2(lefts, limits, &mut best) };
             return best;
         }
         _ => {}
     }
     let _ = kind;
-    scan_from(bins, 0, [0.0, 0.0], limits, &mut best);
+    scan_from(lefts, 0, limits, &mut best);
     best
 }
 
-/// The scalar scan of `bins`, the first of which is bin `first`, with the
-/// left side summing to `left` before it. Returns the left sums after the last
-/// bin, or `None` where the right side became too light (the scan is over).
+/// The scalar scan of `lefts`, the first of which is cut `first`. Returns
+/// `false` where the right side became too light (the scan is over).
 #[inline]
-fn scan_from(
-    bins: &[[f64; 2]],
-    first: usize,
-    left: [f64; 2],
-    limits: &ScanLimits,
-    best: &mut ScanBest,
-) -> Option<[f64; 2]> {
+fn scan_from(lefts: &[[f64; 2]], first: usize, limits: &ScanLimits, best: &mut ScanBest) -> bool {
     let &ScanLimits {
         total_g,
         total_h,
@@ -130,11 +188,8 @@ fn scan_from(
     } = limits;
     let (mut best_numerator, mut best_denominator) = (best.numerator, best.denominator);
     let mut chosen = None;
-    let [mut left_g, mut left_h] = left;
     let mut ended = false;
-    for (i, [g, h]) in bins.iter().enumerate() {
-        left_g += g;
-        left_h += h;
+    for (i, &[left_g, left_h]) in lefts.iter().enumerate() {
         let (right_g, right_h) = (total_g - left_g, total_h - left_h);
         if right_h < lightest {
             ended = true;
@@ -158,51 +213,33 @@ fn scan_from(
             chosen,
         };
     }
-    (!ended).then_some([left_g, left_h])
+    !ended
 }
 
-/// The vector scan: blocks of four cuts, rescanned by [`scan_from`] when one
-/// of them might change the best or end the scan; the last `len % 4` bins
-/// scalar.
+/// The AVX2 scan: blocks of four cuts, rescanned by [`scan_from`] when one of
+/// them might change the best or end the scan; the last `len % 4` cuts scalar.
 ///
 /// # Safety
 /// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn scan_avx2(bins: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBest) {
+unsafe fn scan_avx2(lefts: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBest) {
     use std::arch::x86_64::*;
-
-    /// `[a, b, c, d]` → `[a, a+b, a+b+c, a+b+c+d]`.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn prefix_sum(x: __m256d) -> __m256d {
-        let zero = _mm256_setzero_pd();
-        // [0, a, b, c]
-        let shifted = _mm256_blend_pd::<0b0001>(_mm256_permute4x64_pd::<0b10_01_00_00>(x), zero);
-        let x = _mm256_add_pd(x, shifted);
-        // [0, 0, a, a+b]
-        let shifted = _mm256_blend_pd::<0b0011>(_mm256_permute4x64_pd::<0b01_00_00_00>(x), zero);
-        _mm256_add_pd(x, shifted)
-    }
 
     let total_g = _mm256_set1_pd(limits.total_g);
     let total_h = _mm256_set1_pd(limits.total_h);
     let lightest = _mm256_set1_pd(limits.lightest);
     let lambda = _mm256_set1_pd(limits.lambda);
-    let (mut carry_g, mut carry_h) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-    let whole = bins.len() / 4 * 4;
-    for (block, four) in bins[..whole].chunks_exact(4).enumerate() {
+    let whole = lefts.len() / 4 * 4;
+    for (block, four) in lefts[..whole].chunks_exact(4).enumerate() {
         // SAFETY: `four` is four `[f64; 2]`: eight contiguous `f64`s.
         let (p01, p23) = unsafe {
             let at = four.as_ptr().cast::<f64>();
             (_mm256_loadu_pd(at), _mm256_loadu_pd(at.add(4)))
         };
         // unpacklo: [g0, g2, g1, g3]; the permute puts them in order.
-        let g = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpacklo_pd(p01, p23));
-        let h = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpackhi_pd(p01, p23));
-        let (sum_g, sum_h) = (prefix_sum(g), prefix_sum(h));
-        let left_g = _mm256_add_pd(carry_g, sum_g);
-        let left_h = _mm256_add_pd(carry_h, sum_h);
+        let left_g = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpacklo_pd(p01, p23));
+        let left_h = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpackhi_pd(p01, p23));
         let right_g = _mm256_sub_pd(total_g, left_g);
         let right_h = _mm256_sub_pd(total_h, left_h);
         let too_light = _mm256_cmp_pd::<_CMP_LT_OQ>(right_h, lightest);
@@ -220,43 +257,25 @@ unsafe fn scan_avx2(bins: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBest)
             _mm256_mul_pd(_mm256_set1_pd(best.numerator), denominator),
         );
         let wins = _mm256_and_pd(better, heavy_left);
-        if _mm256_movemask_pd(_mm256_or_pd(wins, too_light)) != 0 {
-            let left = [_mm256_cvtsd_f64(carry_g), _mm256_cvtsd_f64(carry_h)];
-            if scan_from(four, block * 4, left, limits, best).is_none() {
-                return;
-            }
+        if _mm256_movemask_pd(_mm256_or_pd(wins, too_light)) != 0
+            && !scan_from(four, block * 4, limits, best)
+        {
+            return;
         }
-        carry_g = _mm256_add_pd(carry_g, _mm256_permute4x64_pd::<0b11_11_11_11>(sum_g));
-        carry_h = _mm256_add_pd(carry_h, _mm256_permute4x64_pd::<0b11_11_11_11>(sum_h));
     }
-    let left = [_mm256_cvtsd_f64(carry_g), _mm256_cvtsd_f64(carry_h)];
-    scan_from(&bins[whole..], whole, left, limits, best);
+    scan_from(&lefts[whole..], whole, limits, best);
 }
 
-/// The AVX-512 scan: [`scan_avx2`] with blocks of eight cuts, and a block
-/// that may change the best settled from its lanes' scores (already the scalar
-/// scan's, bit for bit) instead of being rescanned.
+/// The AVX-512 scan: blocks of eight cuts, a block that may change the best
+/// settled from its lanes' scores (already the scalar scan's, bit for bit);
+/// the last `len % 8` cuts scalar.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn scan_avx512(bins: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBest) {
+unsafe fn scan_avx512(lefts: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBest) {
     use std::arch::x86_64::*;
-
-    /// `[a, b, …, h]` → `[a, a+b, …, a+b+…+h]`. `alignr::<k>(x, 0)` is `x`
-    /// moved up `8 - k` lanes with zeros below.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn prefix_sum(x: __m512d) -> __m512d {
-        let zero = _mm512_setzero_si512();
-        let up1 = _mm512_alignr_epi64::<7>(_mm512_castpd_si512(x), zero);
-        let x = _mm512_add_pd(x, _mm512_castsi512_pd(up1));
-        let up2 = _mm512_alignr_epi64::<6>(_mm512_castpd_si512(x), zero);
-        let x = _mm512_add_pd(x, _mm512_castsi512_pd(up2));
-        let up4 = _mm512_alignr_epi64::<4>(_mm512_castpd_si512(x), zero);
-        _mm512_add_pd(x, _mm512_castsi512_pd(up4))
-    }
 
     let total_g = _mm512_set1_pd(limits.total_g);
     let total_h = _mm512_set1_pd(limits.total_h);
@@ -266,20 +285,15 @@ unsafe fn scan_avx512(bins: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBes
     // (index bit 3 picks the second vector); of the `h`s, number `2i + 1`.
     let evens = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
     let odds = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
-    let last_lane = _mm512_set1_epi64(7);
-    let (mut carry_g, mut carry_h) = (_mm512_setzero_pd(), _mm512_setzero_pd());
-    let whole = bins.len() / 8 * 8;
-    for (block, eight) in bins[..whole].chunks_exact(8).enumerate() {
+    let whole = lefts.len() / 8 * 8;
+    for (block, eight) in lefts[..whole].chunks_exact(8).enumerate() {
         // SAFETY: `eight` is eight `[f64; 2]`: sixteen contiguous `f64`s.
         let (low, high) = unsafe {
             let at = eight.as_ptr().cast::<f64>();
             (_mm512_loadu_pd(at), _mm512_loadu_pd(at.add(8)))
         };
-        let g = _mm512_permutex2var_pd(low, evens, high);
-        let h = _mm512_permutex2var_pd(low, odds, high);
-        let (sum_g, sum_h) = (prefix_sum(g), prefix_sum(h));
-        let left_g = _mm512_add_pd(carry_g, sum_g);
-        let left_h = _mm512_add_pd(carry_h, sum_h);
+        let left_g = _mm512_permutex2var_pd(low, evens, high);
+        let left_h = _mm512_permutex2var_pd(low, odds, high);
         let right_g = _mm512_sub_pd(total_g, left_g);
         let right_h = _mm512_sub_pd(total_h, left_h);
         let too_light = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(right_h, lightest);
@@ -312,16 +326,16 @@ unsafe fn scan_avx512(bins: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBes
                     out
                 };
                 let (numerators, denominators) = (lanes(numerator), lanes(denominator));
-                let (lefts_g, lefts_h) = (lanes(left_g), lanes(left_h));
                 for i in first..stop {
                     let heavy = heavy_left >> i & 1 == 1;
                     if heavy
                         && numerators[i] * best.denominator > best.numerator * denominators[i]
                     {
+                        let [g, h] = eight[i];
                         *best = ScanBest {
                             numerator: numerators[i],
                             denominator: denominators[i],
-                            chosen: Some((block * 8 + i, lefts_g[i], lefts_h[i])),
+                            chosen: Some((block * 8 + i, g, h)),
                         };
                     }
                 }
@@ -330,11 +344,8 @@ unsafe fn scan_avx512(bins: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBes
                 return;
             }
         }
-        carry_g = _mm512_add_pd(carry_g, _mm512_permutexvar_pd(last_lane, sum_g));
-        carry_h = _mm512_add_pd(carry_h, _mm512_permutexvar_pd(last_lane, sum_h));
     }
-    let left = [_mm512_cvtsd_f64(carry_g), _mm512_cvtsd_f64(carry_h)];
-    scan_from(&bins[whole..], whole, left, limits, best);
+    scan_from(&lefts[whole..], whole, limits, best);
 }
 
 #[cfg(test)]
@@ -400,6 +411,27 @@ mod tests {
         (bins, limits, best)
     }
 
+    /// Running sums of `bins`, one bin after another.
+    fn running(bins: &[[f64; 2]]) -> Vec<[f64; 2]> {
+        let mut lefts = bins.to_vec();
+        accumulate_from(&mut lefts, [0.0, 0.0]);
+        lefts
+    }
+
+    #[test]
+    fn accumulating_gives_the_running_sums_of_one_bin_after_another() {
+        let mut random = Random(0x2545_f491_4f6c_dd1d);
+        for _ in 0..5_000 {
+            let (bins, _, _) = random_case(&mut random);
+            let mut vector = bins.clone();
+            accumulate(&mut vector);
+            let bits = |sums: &[[f64; 2]]| -> Vec<[u64; 2]> {
+                sums.iter().map(|[g, h]| [g.to_bits(), h.to_bits()]).collect()
+            };
+            assert_eq!(bits(&vector), bits(&running(&bins)), "{} bins", bins.len());
+        }
+    }
+
     /// The vector kinds this CPU runs (each is compared with the scalar scan).
     fn vector_kinds() -> Vec<ScanKind> {
         let kinds: Vec<ScanKind> = [ScanKind::Avx2, ScanKind::Avx512]
@@ -419,9 +451,10 @@ mod tests {
         let mut changed = 0;
         for _ in 0..20_000 {
             let (bins, limits, best) = random_case(&mut random);
-            let scalar = scan_exact(&bins, &limits, best, ScanKind::Scalar);
+            let lefts = running(&bins);
+            let scalar = scan_exact(&lefts, &limits, best, ScanKind::Scalar);
             for &kind in &kinds {
-                let vector = scan_exact(&bins, &limits, best, kind);
+                let vector = scan_exact(&lefts, &limits, best, kind);
                 assert_eq!(
                 (
                     scalar.numerator.to_bits(),
@@ -456,6 +489,7 @@ mod tests {
             let mut bins = vec![[4.0, 2.0]];
             bins.extend(std::iter::repeat_n([0.0, 0.0], empty));
             bins.push([-1.0, 1.0]);
+            let lefts = running(&bins);
             let limits = ScanLimits {
                 total_g: 5.0,
                 total_h: 9.0,
@@ -469,7 +503,7 @@ mod tests {
             };
             let kinds = [ScanKind::Scalar, ScanKind::Avx2, ScanKind::Avx512];
             for kind in kinds {
-                let best = scan_exact(&bins, &limits, start, kind);
+                let best = scan_exact(&lefts, &limits, start, kind);
                 let (i, g, h) = best.chosen.expect("a split");
                 assert_eq!((g, h), (4.0, 2.0));
                 assert_eq!(i, 0, "the first of equal scores, {kind:?}, {empty} empty");
@@ -480,7 +514,7 @@ mod tests {
                 ..limits
             };
             for kind in kinds {
-                assert_eq!(scan_exact(&bins, &heavy, start, kind), start);
+                assert_eq!(scan_exact(&lefts, &heavy, start, kind), start);
             }
         }
     }

@@ -2,6 +2,11 @@
 //! that of two siblings only the one with fewer rows is summed from its rows:
 //! the other is its parent's sums minus the summed sibling's.
 //!
+//! What the tables hold per feature — bin sums while rows are summed into a
+//! zeroed table, running sums over the bins once [`super::row_split`] has
+//! accumulated it for the scan — is the caller's business: subtraction is the
+//! same for both, and a derived table is as cumulative as its two operands.
+//!
 //! Summing a node's rows by bin (every row, every dense feature) was, with the
 //! split scan, one of the two halves of per-group training. The larger child
 //! of each split has at least half its parent's rows; subtracting two

@@ -23,12 +23,15 @@
 //! are summed and scanned in `f64` instead: the same exact values, and the
 //! same comparisons, without converting four integers to floats at every
 //! cut of the scan, the hot loop of per-group training. Those `f64` tables
-//! are kept per node ([`super::node_sums`]) so that of two siblings only the
-//! one with fewer rows is summed from its rows and the other is its parent's
-//! table minus it, exact for the same reason; the scan itself runs four cuts
-//! at a time where the CPU has AVX2 ([`super::exact_scan`]).
+//! hold each feature's running sums over its bins, which is what the scan
+//! reads, and are kept per node ([`super::node_sums`]) so that of two
+//! siblings only the one with fewer rows is summed from its rows (and
+//! accumulated) and the other is its parent's table minus it, exact for the
+//! same reason; the scan itself runs eight cuts at a time where the CPU has
+//! AVX-512, four with AVX2 ([`super::exact_scan`]).
 
 use crate::training::gbdt::cuts::MISSING_BIN;
+use crate::training::gbdt::exact_scan::accumulate;
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::gbdt::node_sums::{NodeSums, Sums};
 use crate::training::gbdt::split::{Split, SplitSearch};
@@ -56,8 +59,9 @@ pub struct RowSplitter<'a> {
     /// The round's gradients as floats, when every sum of them is exact in
     /// `f64` ([`Self::set_gradients`]); empty otherwise.
     float_grads: Vec<[f64; 2]>,
-    /// Per-node tables like `by_bin` in floats, for rounds with
-    /// `float_grads`, kept for sibling subtraction ([`NodeSums`]).
+    /// Per-node tables like `by_bin` in floats, but of running sums over
+    /// each feature's bins (the missing values' slot stays a plain sum), for
+    /// rounds with `float_grads`, kept for sibling subtraction ([`NodeSums`]).
     node_sums: NodeSums,
     /// Whether the children of the nodes searched now can split.
     children_can_split: bool,
@@ -268,6 +272,11 @@ impl<'a> RowSplitter<'a> {
         let mut sums = self.node_sums.zeroed();
         sums.fill(self.sum_features.iter().map(|(f, _)| *f));
         self.sum_by_bin_in_floats(rows, &mut sums);
+        // The scan reads running sums (every slot but the missing values').
+        for &(feature, _) in &self.sum_features {
+            let start = feature * self.stride;
+            accumulate(&mut sums.slots[start..start + self.stride - 1]);
+        }
         Some(sums)
     }
 
@@ -300,14 +309,18 @@ impl<'a> RowSplitter<'a> {
             search.feature_dense_exact(feature, &slots[..n_cuts]);
             return;
         }
-        // Some rows miss the feature: the integer scan tries them on both sides.
+        // Some rows miss the feature: the integer scan tries them on both
+        // sides, over the bins (differences of running sums, exact).
         let exact = |[g, h]: [f64; 2]| GradPair {
             g: g as i64,
             h: h as i64,
         };
         self.exact_bins.clear();
-        self.exact_bins
-            .extend(slots[..n_cuts].iter().map(|pair| exact(*pair)));
+        let mut before = [0.0, 0.0];
+        for &[g, h] in &slots[..n_cuts] {
+            self.exact_bins.push(exact([g - before[0], h - before[1]]));
+            before = [g, h];
+        }
         search.feature_dense(feature, &self.exact_bins, exact(slots[self.stride - 1]));
     }
 

@@ -159,12 +159,12 @@ impl<'a> SplitSearch<'a> {
     }
 
     /// [`Self::feature_dense`] for a feature no row of the node misses, over
-    /// bin sums held in `f64` (`[g, h]`), every partial sum of which is an
-    /// integer below 2⁵³ in magnitude: exactly the integer sums, so every
-    /// comparison below is the one the integer scan makes, without
-    /// converting four integers to floats per cut.
+    /// its bins' running sums held in `f64` (`[g, h]`; entry `i` sums bins
+    /// `0..=i`), every one an integer below 2⁵³ in magnitude: exactly the
+    /// integer sums, so every comparison below is the one the integer scan
+    /// makes, without converting four integers to floats per cut.
     #[inline]
-    pub fn feature_dense_exact(&mut self, feature: usize, bins: &[[f64; 2]]) {
+    pub fn feature_dense_exact(&mut self, feature: usize, lefts: &[[f64; 2]]) {
         let limits = ScanLimits {
             total_g: self.total.g as f64,
             total_h: self.total.h as f64,
@@ -177,7 +177,7 @@ impl<'a> SplitSearch<'a> {
             denominator: self.best_denominator,
             chosen: None,
         };
-        let found = scan_exact(bins, &limits, start, self.scan);
+        let found = scan_exact(lefts, &limits, start, self.scan);
         let Some((i, g, h)) = found.chosen else {
             return;
         };

@@ -4,7 +4,7 @@
 //! Training one model per group spends about a third of its time here:
 //! every cut of every feature at every node with 32 rows or more is scored.
 //! A cut's score needs the sums of the bins on its left, so a node's table
-//! holds, per feature, the running sums of its bins ([`accumulate_and_clear`]) rather
+//! holds, per feature, the running sums of its bins ([`accumulate`]) rather
 //! than the bins themselves: the scan then reads each cut's left side instead
 //! of adding it up. Tables are kept from parent to child, and the larger child
 //! is its parent's table minus its sibling's: for cumulative sums too, so half
@@ -86,85 +86,63 @@ pub(crate) struct ScanBest {
     pub chosen: Option<(usize, f64, f64)>,
 }
 
-/// Writes the running sums of `bins` (`[g, h]` bin sums) to `lefts`: entry
-/// `i` becomes the sum of bins `0..=i`. Zeroes `bins` on the way, ready for
-/// the next node's rows. Exact for sums of integers below 2⁵³ (see the module
-/// docs); AVX-512 where the CPU has it, with the same result.
-pub(crate) fn accumulate_and_clear(bins: &mut [[f64; 2]], lefts: &mut [[f64; 2]]) {
-    debug_assert_eq!(bins.len(), lefts.len());
-    let n = bins.len().min(lefts.len());
-    let (bins, lefts) = (&mut bins[..n], &mut lefts[..n]);
+/// Turns bin sums (`[g, h]`) into running sums in place: entry `i` becomes
+/// the sum of bins `0..=i`. Exact for sums of integers below 2⁵³ (see the
+/// module docs); AVX-512 where the CPU has it, with the same result.
+pub(crate) fn accumulate(bins: &mut [[f64; 2]]) {
     #[cfg(target_arch = "x86_64")]
     if avx512_available() {
         // SAFETY: the CPU has AVX-512F (checked just above).
-        unsafe { accumulate_and_clear_avx512(bins, lefts) };
+        unsafe { accumulate_avx512(bins) };
         return;
     }
-    accumulate_and_clear_from(bins, lefts, [0.0, 0.0]);
+    accumulate_from(bins, [0.0, 0.0]);
 }
 
-/// The scalar [`accumulate_and_clear`], adding `carry` (the sums before
-/// `bins`).
-fn accumulate_and_clear_from(bins: &mut [[f64; 2]], lefts: &mut [[f64; 2]], carry: [f64; 2]) {
+/// The scalar [`accumulate`], adding `carry` (the sums before `bins`).
+fn accumulate_from(bins: &mut [[f64; 2]], carry: [f64; 2]) {
     let [mut g, mut h] = carry;
-    for (bin, left) in bins.iter_mut().zip(lefts) {
+    for bin in bins {
         g += bin[0];
         h += bin[1];
-        *left = [g, h];
-        *bin = [0.0, 0.0];
+        *bin = [g, h];
     }
 }
 
-/// [`accumulate_and_clear`] eight bins (two vectors of four `[g, h]` pairs)
-/// at a time.
+/// [`accumulate`] four bins (one vector of `[g, h]` pairs) at a time.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn accumulate_and_clear_avx512(bins: &mut [[f64; 2]], lefts: &mut [[f64; 2]]) {
+unsafe fn accumulate_avx512(bins: &mut [[f64; 2]]) {
     use std::arch::x86_64::*;
 
-    /// Pairs `[a, b, c, d]` → `[a, a+b, a+b+c, a+b+c+d]`; `alignr::<k>(x, 0)`
-    /// moves `x` up `8 - k` lanes with zeros below.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn prefix_sum(x: __m512d) -> __m512d {
-        let zero = _mm512_setzero_si512();
-        let up1 = _mm512_alignr_epi64::<6>(_mm512_castpd_si512(x), zero);
-        let x = _mm512_add_pd(x, _mm512_castsi512_pd(up1));
-        let up2 = _mm512_alignr_epi64::<4>(_mm512_castpd_si512(x), zero);
-        _mm512_add_pd(x, _mm512_castsi512_pd(up2))
-    }
-
+    let zero = _mm512_setzero_si512();
     // Lanes 6 and 7 (the last pair) into every pair.
     let last_pair = _mm512_set_epi64(7, 6, 7, 6, 7, 6, 7, 6);
     let mut carry = _mm512_setzero_pd();
-    let whole = bins.len() / 8 * 8;
-    for (eight, out) in bins[..whole]
-        .chunks_exact_mut(8)
-        .zip(lefts[..whole].chunks_exact_mut(8))
-    {
-        let (from, to) = (eight.as_mut_ptr().cast::<f64>(), out.as_mut_ptr().cast::<f64>());
-        // SAFETY: `eight` and `out` are eight `[f64; 2]`: sixteen contiguous `f64`s.
-        let (low, high) = unsafe { (_mm512_loadu_pd(from), _mm512_loadu_pd(from.add(8))) };
-        let low = prefix_sum(low);
-        let high = _mm512_add_pd(prefix_sum(high), _mm512_permutexvar_pd(last_pair, low));
-        // SAFETY: as the loads.
-        unsafe {
-            _mm512_storeu_pd(to, _mm512_add_pd(low, carry));
-            _mm512_storeu_pd(to.add(8), _mm512_add_pd(high, carry));
-            _mm512_storeu_pd(from, _mm512_setzero_pd());
-            _mm512_storeu_pd(from.add(8), _mm512_setzero_pd());
-        }
-        // The carry's chain is one addition per eight bins.
-        carry = _mm512_add_pd(carry, _mm512_permutexvar_pd(last_pair, high));
+    let whole = bins.len() / 4 * 4;
+    for four in bins[..whole].chunks_exact_mut(4) {
+        let at = four.as_mut_ptr().cast::<f64>();
+        // SAFETY: `four` is four `[f64; 2]`: eight contiguous `f64`s.
+        let x = unsafe { _mm512_loadu_pd(at) };
+        // Pairs `[a, b, c, d]` → `[a, a+b, b+c, c+d]` → `[a, a+b, a+b+c, a+b+c+d]`;
+        // `alignr::<k>(x, 0)` moves `x` up `8 - k` lanes with zeros below.
+        let up1 = _mm512_alignr_epi64::<6>(_mm512_castpd_si512(x), zero);
+        let x = _mm512_add_pd(x, _mm512_castsi512_pd(up1));
+        let up2 = _mm512_alignr_epi64::<4>(_mm512_castpd_si512(x), zero);
+        let local = _mm512_add_pd(x, _mm512_castsi512_pd(up2));
+        // SAFETY: as the load.
+        unsafe { _mm512_storeu_pd(at, _mm512_add_pd(local, carry)) };
+        // The carry's chain is one addition per four bins.
+        carry = _mm512_add_pd(carry, _mm512_permutexvar_pd(last_pair, local));
     }
     let carry = [
         _mm512_cvtsd_f64(carry),
         _mm512_cvtsd_f64(_mm512_permutexvar_pd(_mm512_set1_epi64(1), carry)),
     ];
-    accumulate_and_clear_from(&mut bins[whole..], &mut lefts[whole..], carry);
+    accumulate_from(&mut bins[whole..], carry);
 }
 
 /// Scans the cuts whose left sides are `lefts` (`[g, h]`, cumulative: entry
@@ -435,23 +413,22 @@ mod tests {
 
     /// Running sums of `bins`, one bin after another.
     fn running(bins: &[[f64; 2]]) -> Vec<[f64; 2]> {
-        let (mut bins, mut lefts) = (bins.to_vec(), vec![[f64::NAN; 2]; bins.len()]);
-        accumulate_and_clear_from(&mut bins, &mut lefts, [0.0, 0.0]);
+        let mut lefts = bins.to_vec();
+        accumulate_from(&mut lefts, [0.0, 0.0]);
         lefts
     }
 
     #[test]
-    fn accumulating_gives_the_running_sums_of_one_bin_after_another_and_clears_the_bins() {
+    fn accumulating_gives_the_running_sums_of_one_bin_after_another() {
         let mut random = Random(0x2545_f491_4f6c_dd1d);
-        let bits = |sums: &[[f64; 2]]| -> Vec<[u64; 2]> {
-            sums.iter().map(|[g, h]| [g.to_bits(), h.to_bits()]).collect()
-        };
         for _ in 0..5_000 {
             let (bins, _, _) = random_case(&mut random);
-            let (mut cleared, mut lefts) = (bins.clone(), vec![[f64::NAN; 2]; bins.len()]);
-            accumulate_and_clear(&mut cleared, &mut lefts);
-            assert_eq!(bits(&lefts), bits(&running(&bins)), "{} bins", bins.len());
-            assert_eq!(bits(&cleared), vec![[0, 0]; bins.len()]);
+            let mut vector = bins.clone();
+            accumulate(&mut vector);
+            let bits = |sums: &[[f64; 2]]| -> Vec<[u64; 2]> {
+                sums.iter().map(|[g, h]| [g.to_bits(), h.to_bits()]).collect()
+            };
+            assert_eq!(bits(&vector), bits(&running(&bins)), "{} bins", bins.len());
         }
     }
 

@@ -2,10 +2,10 @@
 //! that of two siblings only the one with fewer rows is summed from its rows:
 //! the other is its parent's sums minus the summed sibling's.
 //!
-//! The tables hold, per feature, running sums over the bins (what the split
-//! scan reads; [`super::row_split`] sums a node's rows by bin elsewhere and
-//! writes their running sums here). Subtraction is the same for running sums
-//! as for bin sums.
+//! What the tables hold per feature — bin sums while rows are summed into a
+//! zeroed table, running sums over the bins once [`super::row_split`] has
+//! accumulated it for the scan — is the caller's business: subtraction is the
+//! same for both, and a derived table is as cumulative as its two operands.
 //!
 //! Summing a node's rows by bin (every row, every dense feature) was, with the
 //! split scan, one of the two halves of per-group training. The larger child
@@ -16,9 +16,9 @@
 //! exactly what summing the rows would give, and the trees are unchanged.
 //!
 //! A table is valid for the features its node sums densely; other ranges may
-//! hold an ancestor's sums, or anything from an earlier use. Each table
-//! records the features it was filled for (a superset of every descendant's
-//! dense features, since a child never has more rows than its parent).
+//! hold an ancestor's sums. Each table records the features it was filled for
+//! (a superset of every descendant's dense features, since a child never has
+//! more rows than its parent) and only those are zeroed when it is reused.
 
 /// One node's table: `features × stride` slots of `[g, h]`.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ impl Sums {
     }
 }
 
-/// The tables of the nodes of the tree being grown, and free ones to reuse.
+/// The tables of the nodes of the tree being grown, and zeroed ones to reuse.
 #[derive(Debug)]
 pub(crate) struct NodeSums {
     stride: usize,
@@ -77,18 +77,20 @@ impl NodeSums {
         self.searched.clear();
     }
 
-    /// A table to fill: whatever its slots hold is overwritten (sums are
-    /// written to it, not added).
-    pub fn unfilled(&mut self) -> Sums {
+    /// A zeroed table.
+    pub fn zeroed(&mut self) -> Sums {
         self.free.pop().unwrap_or_else(|| Sums {
             slots: vec![[0.0; 2]; self.width],
             filled: Vec::new(),
         })
     }
 
-    /// Keeps `sums` for reuse.
+    /// Zeroes `sums` and keeps it for reuse.
     pub fn recycle(&mut self, mut sums: Sums) {
-        sums.filled.clear();
+        for feature in sums.filled.drain(..) {
+            let range = feature * self.stride..(feature + 1) * self.stride;
+            sums.slots[range].fill([0.0; 2]);
+        }
         self.free.push(sums);
     }
 

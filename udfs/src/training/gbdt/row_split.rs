@@ -31,7 +31,7 @@
 //! AVX-512, four with AVX2 ([`super::exact_scan`]).
 
 use crate::training::gbdt::cuts::MISSING_BIN;
-use crate::training::gbdt::exact_scan::accumulate_and_clear;
+use crate::training::gbdt::exact_scan::accumulate;
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::gbdt::node_sums::{NodeSums, Sums};
 use crate::training::gbdt::split::{Split, SplitSearch};
@@ -59,9 +59,6 @@ pub struct RowSplitter<'a> {
     /// The round's gradients as floats, when every sum of them is exact in
     /// `f64` ([`Self::set_gradients`]); empty otherwise.
     float_grads: Vec<[f64; 2]>,
-    /// `by_bin` in floats: a node's rows summed by bin, for rounds with
-    /// `float_grads`; zero between nodes.
-    float_bins: Vec<[f64; 2]>,
     /// Per-node tables like `by_bin` in floats, but of running sums over
     /// each feature's bins (the missing values' slot stays a plain sum), for
     /// rounds with `float_grads`, kept for sibling subtraction ([`NodeSums`]).
@@ -90,7 +87,6 @@ impl<'a> RowSplitter<'a> {
             sorted: Vec::new(),
             merged: Vec::new(),
             float_grads: Vec::new(),
-            float_bins: vec![[0.0; 2]; (widest + 2) * bins.len()],
             node_sums: NodeSums::new(bins.len(), widest + 2),
             children_can_split: true,
             sum_features: Vec::new(),
@@ -273,17 +269,13 @@ impl<'a> RowSplitter<'a> {
         if self.sum_features.is_empty() {
             return None;
         }
-        self.sum_by_bin_in_floats(rows);
-        // The table holds running sums (every slot but the missing values',
-        // copied), and `float_bins` is zero again.
-        let mut sums = self.node_sums.unfilled();
+        let mut sums = self.node_sums.zeroed();
         sums.fill(self.sum_features.iter().map(|(f, _)| *f));
-        let stride = self.stride;
+        self.sum_by_bin_in_floats(rows, &mut sums);
+        // The scan reads running sums (every slot but the missing values').
         for &(feature, _) in &self.sum_features {
-            let range = feature * stride..(feature + 1) * stride;
-            let (bins, lefts) = (&mut self.float_bins[range.clone()], &mut sums.slots[range]);
-            accumulate_and_clear(&mut bins[..stride - 1], &mut lefts[..stride - 1]);
-            lefts[stride - 1] = std::mem::take(&mut bins[stride - 1]);
+            let start = feature * self.stride;
+            accumulate(&mut sums.slots[start..start + self.stride - 1]);
         }
         Some(sums)
     }
@@ -332,12 +324,11 @@ impl<'a> RowSplitter<'a> {
         search.feature_dense(feature, &self.exact_bins, exact(slots[self.stride - 1]));
     }
 
-    /// [`Self::sum_by_bin`] in floats, from `float_grads` into `float_bins`
-    /// for the features of `sum_features` (exact: see
-    /// [`Self::set_gradients`]).
-    fn sum_by_bin_in_floats(&mut self, rows: &[u32]) {
+    /// [`Self::sum_by_bin`] in floats, from `float_grads` into `sums` for the
+    /// features of `sum_features` (exact: see [`Self::set_gradients`]).
+    fn sum_by_bin_in_floats(&self, rows: &[u32], sums: &mut Sums) {
         let (stride, last) = (self.stride, (self.stride - 1) as u16);
-        let slots = &mut self.float_bins;
+        let slots = &mut sums.slots;
         for &r in rows {
             let [g, h] = self.float_grads[r as usize];
             for &(feature, column) in &self.sum_features {

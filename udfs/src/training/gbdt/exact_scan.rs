@@ -328,8 +328,7 @@ unsafe fn scan_avx512(lefts: &[[f64; 2]], limits: &ScanLimits, best: &mut ScanBe
                 let (numerators, denominators) = (lanes(numerator), lanes(denominator));
                 for i in first..stop {
                     let heavy = heavy_left >> i & 1 == 1;
-                    if heavy
-                        && numerators[i] * best.denominator > best.numerator * denominators[i]
+                    if heavy && numerators[i] * best.denominator > best.numerator * denominators[i]
                     {
                         let [g, h] = eight[i];
                         *best = ScanBest {
@@ -426,7 +425,9 @@ mod tests {
             let mut vector = bins.clone();
             accumulate(&mut vector);
             let bits = |sums: &[[f64; 2]]| -> Vec<[u64; 2]> {
-                sums.iter().map(|[g, h]| [g.to_bits(), h.to_bits()]).collect()
+                sums.iter()
+                    .map(|[g, h]| [g.to_bits(), h.to_bits()])
+                    .collect()
             };
             assert_eq!(bits(&vector), bits(&running(&bins)), "{} bins", bins.len());
         }
@@ -456,11 +457,11 @@ mod tests {
             for &kind in &kinds {
                 let vector = scan_exact(&lefts, &limits, best, kind);
                 assert_eq!(
-                (
-                    scalar.numerator.to_bits(),
-                    scalar.denominator.to_bits(),
-                    scalar.chosen
-                ),
+                    (
+                        scalar.numerator.to_bits(),
+                        scalar.denominator.to_bits(),
+                        scalar.chosen
+                    ),
                     (
                         vector.numerator.to_bits(),
                         vector.denominator.to_bits(),

@@ -272,6 +272,33 @@ fn cluster_up_runs_queries_and_down_stops_it() {
     }
 }
 
+#[test]
+fn cluster_up_passes_training_rows_memory_to_its_executors_and_names_a_bad_size() {
+    let state = tempfile::tempdir().expect("dir");
+    let state_dir = state.path().to_str().expect("path");
+    let o = ember(
+        Mode::Embedded,
+        &[
+            "cluster",
+            "up",
+            "--executors",
+            "1",
+            "--training-rows-memory",
+            "half",
+            "--state-dir",
+            state_dir,
+        ],
+    );
+    // The executor refuses the size at start-up; `up` fails with its reason
+    // and leaves nothing running.
+    assert_one_line_error(&o, &["--training-rows-memory", "half"]);
+    let o = ember(
+        Mode::Embedded,
+        &["cluster", "status", "--state-dir", state_dir],
+    );
+    assert!(!o.status.success(), "{}", stdout(&o));
+}
+
 /// The compression of every column chunk of every Parquet file in `dir`.
 fn compressions_in(dir: &std::path::Path) -> Vec<String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};

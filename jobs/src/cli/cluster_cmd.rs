@@ -25,6 +25,11 @@ pub enum ClusterCommand {
         /// Memory limit per executor, e.g. `2GiB`.
         #[arg(long)]
         memory_limit: Option<String>,
+        /// Memory each executor keeps for `ember train` GBDT rows between
+        /// tree levels, e.g. `8GiB` (executors' default: 4GiB; `0` keeps none
+        /// and every level re-reads the binned table).
+        #[arg(long)]
+        training_rows_memory: Option<String>,
         /// Where the cluster's record, logs and work directories go.
         #[arg(long, env = "EMBER_CLUSTER_DIR")]
         state_dir: Option<PathBuf>,
@@ -51,6 +56,7 @@ pub async fn run(command: ClusterCommand) -> Result<()> {
             port,
             vcores,
             memory_limit,
+            training_rows_memory,
             state_dir,
         } => {
             let state_dir = state_dir.unwrap_or_else(default_state_dir);
@@ -59,6 +65,7 @@ pub async fn run(command: ClusterCommand) -> Result<()> {
                 port,
                 vcores,
                 memory_limit,
+                training_rows_memory,
             };
             let cluster = local::up(&spec, &state_dir).await?;
             eprintln!(

@@ -32,6 +32,9 @@ pub struct LocalClusterSpec {
     pub vcores: usize,
     /// Memory limit per executor, e.g. `2GiB`.
     pub memory_limit: Option<String>,
+    /// Memory each executor keeps for GBDT training rows between tree
+    /// levels (the executor's `--training-rows-memory`; `None`: its default).
+    pub training_rows_memory: Option<String>,
 }
 
 /// A running local cluster, as recorded in `cluster.json`.
@@ -136,7 +139,11 @@ pub async fn up(spec: &LocalClusterSpec, state_dir: &Path) -> Result<LocalCluste
             memory_limit: spec.memory_limit.clone(),
         };
         let log = state_dir.join(format!("executor-{i}.log"));
-        let child = spawn_executor(port, &executor, &log, Lifetime::Detached, &[])?;
+        let extra_args: Vec<String> = match &spec.training_rows_memory {
+            Some(size) => vec!["--training-rows-memory".to_string(), size.clone()],
+            None => vec![],
+        };
+        let child = spawn_executor(port, &executor, &log, Lifetime::Detached, &extra_args)?;
         cluster.executors.push(ProcessRecord {
             pid: child.id(),
             log: log.clone(),

@@ -24,7 +24,8 @@
 //! AVX2 by the scalar code).
 //!
 //! Sums are exact: every bin and every sum of bins is an integer below 2⁵³ in
-//! magnitude (the caller checks the node's absolute totals), so running sums,
+//! magnitude (the caller checks that the round's absolute gradients and
+//! Hessians each sum below it, `RowSplitter::set_gradients`), so running sums,
 //! whatever the order of their additions, and differences of them are the
 //! values a row-by-row sum gives.
 
@@ -419,9 +420,17 @@ mod tests {
 
     #[test]
     fn accumulating_gives_the_running_sums_of_one_bin_after_another() {
+        if !avx512_available() {
+            eprintln!("this CPU has no AVX-512: only the scalar accumulation runs here");
+        }
         let mut random = Random(0x2545_f491_4f6c_dd1d);
-        for _ in 0..5_000 {
-            let (bins, _, _) = random_case(&mut random);
+        // Every length up to two vectors and a tail, then random ones.
+        let short = (0..10).map(|len| {
+            let bins = (0..len).map(|i| [i as f64 - 3.0, (i * i) as f64]).collect();
+            (bins, ())
+        });
+        let long = (0..5_000).map(|_| (random_case(&mut random).0, ()));
+        for (bins, ()) in short.chain(long).collect::<Vec<(Vec<[f64; 2]>, ())>>() {
             let mut vector = bins.clone();
             accumulate(&mut vector);
             let bits = |sums: &[[f64; 2]]| -> Vec<[u64; 2]> {
@@ -477,6 +486,73 @@ mod tests {
         assert!(
             changed > 1_000 && changed < 19_000,
             "{changed} of 20,000 changed the best"
+        );
+    }
+
+    /// Blocks of small integers: ties between cuts, within a block and
+    /// across blocks, are common, and with negative Hessians (which the scan
+    /// does not assume away) a cut with a too-light right side may come
+    /// anywhere in a block, before or after one that wins.
+    #[test]
+    fn small_integer_scans_with_ties_and_light_cuts_anywhere_choose_as_the_scalar_scan() {
+        let kinds = vector_kinds();
+        let mut random = Random(0x853c_49e6_748f_ea9b);
+        let (mut changed, mut light_then_heavy) = (0, 0);
+        for _ in 0..50_000 {
+            let len = random.below(21) as usize;
+            let bins: Vec<[f64; 2]> = (0..len)
+                .map(|_| [random.below(7) as f64 - 3.0, random.below(5) as f64 - 1.0])
+                .collect();
+            let lefts = running(&bins);
+            let limits = ScanLimits {
+                total_g: random.below(9) as f64 - 4.0,
+                total_h: random.below(12) as f64,
+                lightest: 1.0 + random.below(4) as f64,
+                lambda: [0.5, 1.0, 2.0][random.below(3) as usize],
+            };
+            let best = match random.below(3) {
+                0 => ScanBest {
+                    numerator: -1.0,
+                    denominator: 1.0,
+                    chosen: None,
+                },
+                _ => ScanBest {
+                    numerator: random.below(40) as f64,
+                    denominator: 1.0 + random.below(8) as f64,
+                    chosen: Some((99, 0.0, 0.0)),
+                },
+            };
+            let light = |[_, h]: [f64; 2]| limits.total_h - h < limits.lightest;
+            let first_block = &lefts[..len.min(8)];
+            if let Some(at) = first_block.iter().position(|l| light(*l)) {
+                light_then_heavy += usize::from(first_block[at..].iter().any(|l| !light(*l)));
+            }
+            let scalar = scan_exact(&lefts, &limits, best, ScanKind::Scalar);
+            for &kind in &kinds {
+                let vector = scan_exact(&lefts, &limits, best, kind);
+                assert_eq!(
+                    (
+                        scalar.numerator.to_bits(),
+                        scalar.denominator.to_bits(),
+                        scalar.chosen
+                    ),
+                    (
+                        vector.numerator.to_bits(),
+                        vector.denominator.to_bits(),
+                        vector.chosen
+                    ),
+                    "{kind:?}, bins {bins:?}, {limits:?}, from {best:?}"
+                );
+            }
+            changed += usize::from(scalar.chosen != best.chosen);
+        }
+        assert!(
+            changed > 5_000 && changed < 45_000,
+            "{changed} of 50,000 changed the best"
+        );
+        assert!(
+            light_then_heavy > 1_000,
+            "{light_then_heavy} light-then-heavy blocks"
         );
     }
 

@@ -211,21 +211,18 @@ fn a_malformed_cluster_address_is_named() {
     assert_one_line_error(&o, &["localhost:50050", "df://"]);
 }
 
+/// `ember cluster up` with `args`, its state in `state_dir`.
+fn cluster_up(state_dir: &str, args: &[&str]) -> Output {
+    let mut all = vec!["cluster", "up", "--state-dir", state_dir];
+    all.extend_from_slice(args);
+    ember(Mode::Embedded, &all)
+}
+
 #[test]
 fn cluster_up_runs_queries_and_down_stops_it() {
     let state = tempfile::tempdir().expect("dir");
     let state_dir = state.path().to_str().expect("path");
-    let o = ember(
-        Mode::Embedded,
-        &[
-            "cluster",
-            "up",
-            "--executors",
-            "2",
-            "--state-dir",
-            state_dir,
-        ],
-    );
+    let o = cluster_up(state_dir, &["--executors", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let address = stdout(&o).trim().to_string();
     assert!(address.starts_with("df://127.0.0.1:"), "{address}");
@@ -276,18 +273,9 @@ fn cluster_up_runs_queries_and_down_stops_it() {
 fn cluster_up_passes_training_rows_memory_to_its_executors_and_names_a_bad_size() {
     let state = tempfile::tempdir().expect("dir");
     let state_dir = state.path().to_str().expect("path");
-    let o = ember(
-        Mode::Embedded,
-        &[
-            "cluster",
-            "up",
-            "--executors",
-            "1",
-            "--training-rows-memory",
-            "half",
-            "--state-dir",
-            state_dir,
-        ],
+    let o = cluster_up(
+        state_dir,
+        &["--executors", "1", "--training-rows-memory", "half"],
     );
     // The executor refuses the size at start-up; `up` fails with its reason
     // and leaves nothing running.

@@ -4,7 +4,11 @@
 //!   features, 4 nodes built (what every partition does per tree level);
 //! * `best_split`: split search over one node's histogram (20 features × 256 bins);
 //! * `group`: boosting one group of 1,000 rows × 10 features, 100 rounds,
-//!   depth 6 — the unit of work of `train_gbdt ... GROUP BY`.
+//!   depth 6 — the unit of work of `train_gbdt ... GROUP BY`;
+//! * `levels`: three rounds of `ember train`'s level work over one
+//!   partition's kept rows (500k rows × 20 features in batches of 8,192):
+//!   bringing rows up to date, selecting those of the nodes being built and
+//!   summing their histograms, then choosing the splits.
 //!
 //! The side-by-side comparisons with xgboost and Spark are
 //! `benchmarks/training/global_gbdt.py` and `benchmarks/training/per_group.py`.
@@ -13,11 +17,16 @@
 
 use std::hint::black_box;
 
+use arrow::buffer::ScalarBuffer;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ember_udfs::training::distributed::resident_rows::ResidentRows;
 use ember_udfs::training::gbdt::booster::train_in_memory;
+use ember_udfs::training::gbdt::cuts::MISSING_BIN;
 use ember_udfs::training::gbdt::grad::{GradPair, Quantiser};
 use ember_udfs::training::gbdt::hist::{HistShape, SelectedRows, accumulate};
+use ember_udfs::training::gbdt::messages::{GradientPlan, LevelPlan, ResidentLevelPlan};
 use ember_udfs::training::gbdt::split::best_split;
+use ember_udfs::training::gbdt::tree::Grower;
 use ember_udfs::training::params::{GbdtParams, Objective};
 
 struct Lcg(u64);
@@ -124,9 +133,118 @@ fn bench_group(c: &mut Criterion) {
     });
 }
 
+fn bench_levels(c: &mut Criterion) {
+    const ROWS: usize = 500_000;
+    const BATCH: usize = 8192;
+    const FEATURES: usize = 20;
+    const ROUNDS: u32 = 3;
+    let mut rng = Lcg(11);
+    let columns: Vec<Vec<u16>> = (0..FEATURES)
+        .map(|_| {
+            (0..ROWS)
+                .map(|_| {
+                    if rng.next() < 0.01 {
+                        MISSING_BIN
+                    } else {
+                        (rng.next() * 256.0) as u16
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    // The label depends on a few features, so trees grow to full depth.
+    let labels: Vec<f64> = (0..ROWS)
+        .map(|r| {
+            let signal: f64 = (0..4)
+                .map(|f| f64::from(columns[f][r].min(255)) / 128.0 - 1.0)
+                .sum();
+            (signal + rng.next() - 0.5 > 0.0) as u8 as f64
+        })
+        .collect();
+    let batches: Vec<ResidentRows> = (0..ROWS.div_ceil(BATCH))
+        .map(|b| {
+            let range = b * BATCH..((b + 1) * BATCH).min(ROWS);
+            ResidentRows::new(
+                0.0,
+                ScalarBuffer::from(labels[range.clone()].to_vec()),
+                columns
+                    .iter()
+                    .map(|c| ScalarBuffer::from(c[range.clone()].to_vec()))
+                    .collect(),
+                (b as i64, range.len() as i64 - 1),
+            )
+        })
+        .collect();
+    let cuts: Vec<Vec<f32>> = (0..FEATURES)
+        .map(|_| (1..256).map(|v| v as f32).collect())
+        .collect();
+    let params = GbdtParams::default();
+    let quantiser = Quantiser { scale_log2: 40 };
+    let mut group = c.benchmark_group("levels");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    group.bench_function("500k_rows_20_features_3_rounds", |b| {
+        b.iter_batched(
+            || batches.clone(),
+            |mut batches| {
+                let mut trees = Vec::new();
+                for round in 0..ROUNDS {
+                    let mut grower = Grower::new(&params, &cuts, quantiser);
+                    while let Some(build) = grower.pending() {
+                        let plan = ResidentLevelPlan {
+                            run: "bench".into(),
+                            round,
+                            start: 0.0,
+                            gradient: GradientPlan {
+                                objective: "binary:logistic".into(),
+                                quantiser,
+                            },
+                            level: LevelPlan {
+                                features: FEATURES,
+                                stride: grower.stride(),
+                                build: build.to_vec(),
+                                tree: grower.tree().clone(),
+                            },
+                            trees_from: 0,
+                            trees: trees.clone(),
+                        };
+                        let shape = HistShape {
+                            slots: plan.level.build.len(),
+                            features: FEATURES,
+                            stride: plan.level.stride,
+                        };
+                        let mut slot_of_node = vec![u32::MAX; plan.level.tree.nodes.len()];
+                        for (slot, node) in plan.level.build.iter().enumerate() {
+                            slot_of_node[*node as usize] = slot as u32;
+                        }
+                        let mut hist = vec![GradPair::default(); shape.len()];
+                        for rows in &mut batches {
+                            assert!(rows.add_level(
+                                &plan,
+                                Objective::BinaryLogistic,
+                                quantiser,
+                                &slot_of_node,
+                                &mut hist,
+                                shape
+                            ));
+                        }
+                        assert!(
+                            grower.apply(&hist).is_ok(),
+                            "the bench's histograms are well formed"
+                        );
+                    }
+                    trees.push(grower.finish());
+                }
+                black_box(trees)
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10);
-    targets = bench_histogram, bench_group
+    targets = bench_histogram, bench_group, bench_levels
 }
 criterion_main!(benches);

@@ -27,7 +27,7 @@ use crate::training::args::{constant_text, constant_text_type};
 use crate::training::distributed::gbdt_resident::{self, ResidentRows, RowKey, SharedRows};
 use crate::training::distributed::gbdt_row_key::{is_row_key_type, key_at, row_keys};
 use crate::training::gbdt::grad::{GradPair, Quantiser};
-use crate::training::gbdt::hist::{HistShape, NO_SLOT, SelectedRows, accumulate, merge};
+use crate::training::gbdt::hist::{HistShape, NO_SLOT, merge};
 use crate::training::gbdt::messages::{
     ResidentLevelPlan, level_result_from_bytes, level_result_to_bytes,
 };
@@ -114,7 +114,6 @@ impl AggregateUDFImpl for GbdtLevel {
             quantiser,
             full,
             missing: 0,
-            selected: SelectedRows::default(),
         }))
     }
 }
@@ -129,7 +128,6 @@ struct LevelAccumulator {
     slot_of_node: Vec<u32>,
     hist: Vec<GradPair>,
     missing: u64,
-    selected: SelectedRows,
 }
 
 impl LevelAccumulator {
@@ -167,14 +165,15 @@ impl LevelAccumulator {
         let Ok(mut rows) = shared.lock() else {
             return false;
         };
-        if !rows.matches(len, last, self.plan.level.features)
-            || !rows.prepare(&self.plan, self.objective, self.quantiser)
-        {
-            return false;
-        }
-        rows.select(&self.slot_of_node, &mut self.selected);
-        accumulate(&mut self.hist, self.shape, &self.selected, &rows.bins());
-        true
+        rows.matches(len, last, self.plan.level.features)
+            && rows.add_level(
+                &self.plan,
+                self.objective,
+                self.quantiser,
+                &self.slot_of_node,
+                &mut self.hist,
+                self.shape,
+            )
     }
 }
 
@@ -241,10 +240,7 @@ impl Accumulator for LevelAccumulator {
             .iter()
             .map(|t| std::mem::size_of_val(t.nodes.as_slice()))
             .sum();
-        std::mem::size_of_val(self)
-            + trees
-            + self.hist.len() * std::mem::size_of::<GradPair>()
-            + self.selected.rows.capacity() * 24
+        std::mem::size_of_val(self) + trees + self.hist.len() * std::mem::size_of::<GradPair>()
     }
 }
 

@@ -9,10 +9,11 @@
 
 use arrow::buffer::ScalarBuffer;
 
+use crate::training::gbdt::cuts::MISSING_BIN;
 use crate::training::gbdt::grad::{GradPair, Quantiser};
-use crate::training::gbdt::hist::{NO_SLOT, SelectedRows};
+use crate::training::gbdt::hist::{HistShape, NO_SLOT, accumulate_row_major};
 use crate::training::gbdt::messages::ResidentLevelPlan;
-use crate::training::gbdt::tree::Tree;
+use crate::training::gbdt::tree::{NONE, Tree};
 use crate::training::params::Objective;
 
 /// Names a row of the binned table: the random id of the batch it was
@@ -20,9 +21,12 @@ use crate::training::params::Objective;
 pub type RowKey = (i64, i64);
 
 /// One batch of a run's binned rows and its training state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ResidentRows {
-    bins: Vec<ScalarBuffer<u16>>,
+    /// Bins row by row (`features` per row): a row's walk down a tree and
+    /// its histogram updates read one or two cache lines, not one per feature.
+    bins: Vec<u16>,
+    features: usize,
     label: ScalarBuffer<f64>,
     last_key: RowKey,
     margin: Vec<f64>,
@@ -43,8 +47,16 @@ impl ResidentRows {
         last_key: RowKey,
     ) -> Self {
         let len = label.len();
+        let features = bins.len();
+        let mut rows = vec![0u16; len * features];
+        for (f, column) in bins.iter().enumerate() {
+            for (r, bin) in column.iter().take(len).enumerate() {
+                rows[r * features + f] = *bin;
+            }
+        }
         Self {
-            bins,
+            bins: rows,
+            features,
             label,
             last_key,
             margin: vec![start; len],
@@ -69,29 +81,44 @@ impl ResidentRows {
     /// Whether these are the `features`-feature rows of a batch of `len`
     /// rows ending with `last_key`.
     pub fn matches(&self, len: usize, last_key: RowKey, features: usize) -> bool {
-        self.len() == len && self.last_key == last_key && self.bins.len() == features
+        self.len() == len && self.last_key == last_key && self.features == features
     }
 
     /// Memory held once the batch has gradients and positions.
     pub fn bytes(&self) -> usize {
-        let per_row = 2 * self.bins.len()
+        let per_row = 2 * self.features
             + std::mem::size_of::<f64>() * 2
             + std::mem::size_of::<GradPair>()
             + std::mem::size_of::<u32>();
         self.len() * per_row + std::mem::size_of::<Self>()
     }
 
-    /// The bin columns.
-    pub fn bins(&self) -> Vec<&[u16]> {
-        self.bins.iter().map(|b| b.as_ref()).collect()
+    /// Brings the batch to the plan's round and tree and sums its rows of
+    /// the nodes being built (`slot_of_node`) into `hist`: adds the trees
+    /// finished since its margins were last updated, computes the round's
+    /// gradients once, moves every row to its node in the tree so far and
+    /// adds the gradient pairs. Returns false, changing nothing, when the
+    /// plan lacks a tree the batch needs (or is for an earlier round than the
+    /// batch).
+    pub fn add_level(
+        &mut self,
+        plan: &ResidentLevelPlan,
+        objective: Objective,
+        quantiser: Quantiser,
+        slot_of_node: &[u32],
+        hist: &mut [GradPair],
+        shape: HistShape,
+    ) -> bool {
+        if !self.prepare(plan, objective, quantiser) {
+            return false;
+        }
+        self.descend_and_accumulate(&plan.level.tree, slot_of_node, hist, shape);
+        true
     }
 
-    /// Brings the batch to the plan's round and tree: adds the trees finished
-    /// since its margins were last updated, computes the round's gradients
-    /// once, and moves every row to its node in the tree so far. Returns
-    /// false, changing nothing, when the plan lacks a tree the batch needs
-    /// (or is for an earlier round than the batch).
-    pub fn prepare(
+    /// [`Self::add_level`]'s first half: margins, gradients and positions
+    /// at the plan's round.
+    fn prepare(
         &mut self,
         plan: &ResidentLevelPlan,
         objective: Objective,
@@ -123,7 +150,6 @@ impl ResidentRows {
             self.position.resize(self.len(), 0);
             self.position_round = Some(plan.round);
         }
-        self.descend(&plan.level.tree);
         true
     }
 
@@ -131,41 +157,185 @@ impl ResidentRows {
     /// model adds it: in tree order, in `f64`. With `placed`, each row's
     /// position is a node of this tree on its path, and the walk starts there.
     fn add_tree(&mut self, tree: &Tree, placed: bool) {
-        let bins: Vec<&[u16]> = self.bins.iter().map(|b| b.as_ref()).collect();
+        let (bins, features) = (&self.bins, self.features);
         let nodes = tree.nodes.len();
         for (r, margin) in self.margin.iter_mut().enumerate() {
+            let row = &bins[r * features..(r + 1) * features];
             let from = match self.position.get(r) {
                 Some(p) if placed && (*p as usize) < nodes => *p as usize,
                 _ => 0,
             };
-            *margin += tree.nodes[tree.leaf_from(from, |f| bins[f][r])].value;
+            *margin += tree.nodes[walk(tree, from, row)].value;
         }
     }
 
-    /// Moves every row from its node down to the leaf it reaches now.
-    fn descend(&mut self, tree: &Tree) {
-        let bins: Vec<&[u16]> = self.bins.iter().map(|b| b.as_ref()).collect();
+    /// Moves every row from its node down to the leaf it reaches in `tree`
+    /// and adds the gradient pair of every row whose node then has a slot to
+    /// `hist` (whose shape must have this batch's features). One pass: a
+    /// row's bins are read from memory once per level, for both.
+    fn descend_and_accumulate(
+        &mut self,
+        tree: &Tree,
+        slot_of_node: &[u32],
+        hist: &mut [GradPair],
+        shape: HistShape,
+    ) {
+        // About half the rows are selected below the root, in no order a
+        // branch predictor learns: a chunk of rows is walked and its
+        // selected rows gathered without a branch, then summed.
+        const CHUNK: usize = 256;
+        let (bins, features) = (&self.bins, self.features);
         let nodes = tree.nodes.len();
-        for (r, position) in self.position.iter_mut().enumerate() {
-            // Positions always come from an earlier state of this tree; the
-            // bound only keeps a wrong one from indexing out of range.
-            let from = if (*position as usize) < nodes {
-                *position as usize
-            } else {
-                0
-            };
-            *position = tree.leaf_from(from, |f| bins[f][r]) as u32;
-        }
-    }
-
-    /// Selects the rows whose node has a slot, with their gradient pairs.
-    pub fn select(&self, slot_of_node: &[u32], selected: &mut SelectedRows) {
-        selected.clear();
-        for (r, (node, pair)) in self.position.iter().zip(&self.gradient).enumerate() {
-            let slot = slot_of_node.get(*node as usize).copied().unwrap_or(NO_SLOT);
-            if slot != NO_SLOT {
-                selected.push(r, slot, *pair);
+        let rows = self.position.len().min(self.gradient.len());
+        let mut chosen = [(0u32, 0u32); CHUNK];
+        for first in (0..rows).step_by(CHUNK) {
+            let end = rows.min(first + CHUNK);
+            let mut count = 0;
+            for (r, position) in (first..end).zip(&mut self.position[first..end]) {
+                let row = &bins[r * features..(r + 1) * features];
+                // Positions always come from an earlier state of this tree;
+                // the bound only keeps a wrong one from indexing out of range.
+                let from = if (*position as usize) < nodes {
+                    *position as usize
+                } else {
+                    0
+                };
+                let at = walk(tree, from, row);
+                *position = at as u32;
+                let slot = slot_of_node.get(at).copied().unwrap_or(NO_SLOT);
+                chosen[count] = (r as u32, slot);
+                count += usize::from(slot != NO_SLOT);
+            }
+            for (r, slot) in &chosen[..count] {
+                let r = *r as usize;
+                let row = &bins[r * features..(r + 1) * features];
+                accumulate_row_major(hist, shape, *slot as usize, row, self.gradient[r]);
             }
         }
+    }
+}
+
+/// The leaf a row (`row[f]`: its bin of feature `f`) reaches from node
+/// `from`. Rows are kept one level above the tree's newest leaves, so the
+/// first step is taken without a branch on the side the row goes (which
+/// no predictor learns); a row further up walks on.
+#[inline]
+fn walk(tree: &Tree, from: usize, row: &[u16]) -> usize {
+    let node = &tree.nodes[from];
+    let bin = row
+        .get(node.feature as usize)
+        .copied()
+        .unwrap_or(MISSING_BIN);
+    let left = (bin < node.bin) | ((bin == MISSING_BIN) & node.default_left);
+    let child = node.right ^ ((node.left ^ node.right) & u32::from(left).wrapping_neg());
+    let split = u32::from(node.left != NONE).wrapping_neg();
+    let at = ((child & split) | (from as u32 & !split)) as usize;
+    match tree.nodes.get(at) {
+        Some(next) if next.left != NONE => tree.leaf_from(at, |f| row[f]),
+        _ => at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::training::gbdt::tree::Node;
+
+    /// A full tree of the given depth with random splits (missing values
+    /// sent either way), nodes in level order.
+    fn random_tree(depth: u32, features: u32, next: &mut impl FnMut() -> u64) -> Tree {
+        let leaf = |parent: u32, value: f64| Node {
+            left: NONE,
+            right: NONE,
+            feature: 0,
+            bin: 0,
+            default_left: false,
+            split_value: 0.0,
+            value,
+            parent,
+            gain: 0.0,
+            hess: 0.0,
+        };
+        let mut nodes = vec![leaf(NONE, 0.0)];
+        let mut level = vec![0usize];
+        for _ in 0..depth {
+            let mut below = Vec::new();
+            for at in level {
+                let (left, right) = (nodes.len(), nodes.len() + 1);
+                for _ in 0..2 {
+                    nodes.push(leaf(at as u32, (next() % 1000) as f64));
+                }
+                let node = &mut nodes[at];
+                node.left = left as u32;
+                node.right = right as u32;
+                node.feature = (next() % u64::from(features)) as u32;
+                node.bin = (next() % 8) as u16;
+                node.default_left = next().is_multiple_of(2);
+                below.extend([left, right]);
+            }
+            level = below;
+        }
+        Tree { nodes }
+    }
+
+    #[test]
+    fn the_branch_free_walk_reaches_the_leaf_the_tree_walk_reaches_from_any_node() {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        let features = 3;
+        for depth in 0..5 {
+            let tree = random_tree(depth, features, &mut next);
+            for _ in 0..2000 {
+                let row: Vec<u16> = (0..features)
+                    .map(|_| match next() % 9 {
+                        8 => MISSING_BIN,
+                        b => b as u16,
+                    })
+                    .collect();
+                // Every node on the row's path, the root included: a row can
+                // stand any number of levels above its leaf.
+                let mut at = 0;
+                loop {
+                    assert_eq!(
+                        walk(&tree, at, &row),
+                        tree.leaf_from(at, |f| row[f]),
+                        "depth {depth}, from node {at}, row {row:?}"
+                    );
+                    if tree.nodes[at].left == NONE {
+                        break;
+                    }
+                    // One step down the row's path.
+                    let node = &tree.nodes[at];
+                    let bin = row[node.feature as usize];
+                    let left = if bin == MISSING_BIN {
+                        node.default_left
+                    } else {
+                        bin < node.bin
+                    };
+                    at = if left { node.left } else { node.right } as usize;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_are_kept_row_by_row_with_every_feature() {
+        let rows = ResidentRows::new(
+            0.0,
+            ScalarBuffer::from(vec![0.0, 1.0, 0.0]),
+            vec![
+                ScalarBuffer::from(vec![1u16, 2, 3]),
+                ScalarBuffer::from(vec![4u16, MISSING_BIN, 6]),
+            ],
+            (1, 2),
+        );
+        assert_eq!(rows.bins, vec![1, 4, 2, MISSING_BIN, 3, 6]);
+        assert!(rows.matches(3, (1, 2), 2));
+        assert!(!rows.matches(3, (1, 2), 1));
     }
 }

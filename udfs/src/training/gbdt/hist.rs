@@ -99,6 +99,25 @@ pub fn accumulate(
     }
 }
 
+/// Adds one row's gradient pair to `hist` in slot `slot`, one bin per
+/// feature (`bins[f]`, the row's bins feature by feature). A bin past the
+/// last real one can only be [`MISSING_BIN`] (bins come from the run's
+/// cuts), so clamping it into the last slot files missing values there.
+#[inline]
+pub fn accumulate_row_major(
+    hist: &mut [GradPair],
+    shape: HistShape,
+    slot: usize,
+    bins: &[u16],
+    grad: GradPair,
+) {
+    let missing = shape.stride - 1;
+    let node = &mut hist[slot * shape.node_len()..(slot + 1) * shape.node_len()];
+    for (stretch, bin) in node.chunks_exact_mut(shape.stride).zip(bins) {
+        stretch[usize::from(*bin).min(missing)].add(grad);
+    }
+}
+
 /// Adds `other` into `hist` entry by entry.
 pub fn merge(hist: &mut [GradPair], other: &[GradPair]) {
     for (a, b) in hist.iter_mut().zip(other) {

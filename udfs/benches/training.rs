@@ -161,20 +161,23 @@ fn bench_levels(c: &mut Criterion) {
             (signal + rng.next() - 0.5 > 0.0) as u8 as f64
         })
         .collect();
-    let batches: Vec<ResidentRows> = (0..ROWS.div_ceil(BATCH))
-        .map(|b| {
-            let range = b * BATCH..((b + 1) * BATCH).min(ROWS);
-            ResidentRows::new(
-                0.0,
-                ScalarBuffer::from(labels[range.clone()].to_vec()),
-                columns
-                    .iter()
-                    .map(|c| ScalarBuffer::from(c[range.clone()].to_vec()))
-                    .collect(),
-                (b as i64, range.len() as i64 - 1),
-            )
-        })
-        .collect();
+    // Kept rows change as levels run, so every iteration starts from new ones.
+    let batches = || -> Vec<ResidentRows> {
+        (0..ROWS.div_ceil(BATCH))
+            .map(|b| {
+                let range = b * BATCH..((b + 1) * BATCH).min(ROWS);
+                ResidentRows::new(
+                    0.0,
+                    ScalarBuffer::from(labels[range.clone()].to_vec()),
+                    columns
+                        .iter()
+                        .map(|c| ScalarBuffer::from(c[range.clone()].to_vec()))
+                        .collect(),
+                    (b as i64, range.len() as i64 - 1),
+                )
+            })
+            .collect()
+    };
     let cuts: Vec<Vec<f32>> = (0..FEATURES)
         .map(|_| (1..256).map(|v| v as f32).collect())
         .collect();
@@ -184,7 +187,7 @@ fn bench_levels(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("500k_rows_20_features_3_rounds", |b| {
         b.iter_batched(
-            || batches.clone(),
+            batches,
             |mut batches| {
                 let mut trees = Vec::new();
                 for round in 0..ROUNDS {

@@ -26,6 +26,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatil
 use crate::training::args::{constant_text, constant_text_type};
 use crate::training::distributed::gbdt_resident::{self, ResidentRows, RowKey, SharedRows};
 use crate::training::distributed::gbdt_row_key::{is_row_key_type, key_at, row_keys};
+use crate::training::gbdt::cuts::MISSING_BIN;
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::gbdt::hist::{HistShape, NO_SLOT, merge};
 use crate::training::gbdt::messages::{
@@ -146,6 +147,19 @@ impl LevelAccumulator {
             };
             if column.logical_null_count() > 0 {
                 return exec_err!("{NAME}: a null bin in the binned table");
+            }
+            // Histograms file a bin past the last real one under missing
+            // values (`hist::accumulate_row_major`): only `MISSING_BIN` may be.
+            let last_real = self.shape.stride - 2;
+            if let Some(bin) = column
+                .values()
+                .iter()
+                .find(|b| usize::from(**b) > last_real && **b != MISSING_BIN)
+            {
+                return exec_err!(
+                    "{NAME}: bin {bin} of feature {} in the binned table is past the plan's last bin {last_real}",
+                    bins.len()
+                );
             }
             bins.push(column.values().clone());
         }
@@ -610,6 +624,16 @@ mod tests {
             let error = result.expect_err(&sql).to_string();
             assert!(error.contains(NAME), "{sql}: {error}");
         }
+        // Two cuts: bins 0, 1 and 2 are real, and 3 is no bin at all.
+        let past = format!(
+            "SELECT {NAME}('{good}', {KEY}, y, arrow_cast(b, 'UInt16')) FROM (VALUES (1, 1.0, 3)) AS t(k, y, b)"
+        );
+        let error = ctx.sql(&past).await.expect("plans").collect().await;
+        let error = error.expect_err(&past).to_string();
+        assert!(
+            error.contains("bin 3 of feature 0") && error.contains("last bin 2"),
+            "{error}"
+        );
         gbdt_resident::release("bad-input");
     }
 }

@@ -5,8 +5,8 @@
 //! meant decoding every bin column again at every level (about 40% of a
 //! level's time on a cluster), walking every row from the root, and writing
 //! a new copy with new margins after every tree. Instead, the first level
-//! query that reads a batch of binned rows keeps it here — bins and label as
-//! read, plus each row's margin, the round's gradient pair and its node in
+//! query that reads a batch of binned rows keeps it here — its bins (row by
+//! row) and label, plus each row's margin, the round's gradient pair and its node in
 //! the tree being grown ([`ResidentRows`]) — keyed by the training run and
 //! the batch's first row key. Later level queries read only the row keys,
 //! find their batches here and bring them up to date.

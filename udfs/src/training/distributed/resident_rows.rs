@@ -21,7 +21,7 @@ use crate::training::params::Objective;
 pub type RowKey = (i64, i64);
 
 /// One batch of a run's binned rows and its training state.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ResidentRows {
     /// Bins row by row (`features` per row): a row's walk down a tree and
     /// its histogram updates read one or two cache lines, not one per feature.
@@ -48,6 +48,10 @@ impl ResidentRows {
     ) -> Self {
         let len = label.len();
         let features = bins.len();
+        debug_assert!(
+            bins.iter().all(|column| column.len() == len),
+            "every bin column has a bin per label"
+        );
         let mut rows = vec![0u16; len * features];
         for (f, column) in bins.iter().enumerate() {
             for (r, bin) in column.iter().take(len).enumerate() {
@@ -244,17 +248,12 @@ mod tests {
     /// A full tree of the given depth with random splits (missing values
     /// sent either way), nodes in level order.
     fn random_tree(depth: u32, features: u32, next: &mut impl FnMut() -> u64) -> Tree {
+        // A leaf's feature means nothing; out of range here, so that a walk
+        // that read it would be caught.
         let leaf = |parent: u32, value: f64| Node {
-            left: NONE,
-            right: NONE,
-            feature: 0,
-            bin: 0,
-            default_left: false,
-            split_value: 0.0,
             value,
-            parent,
-            gain: 0.0,
-            hess: 0.0,
+            feature: features + 5,
+            ..Node::leaf(parent)
         };
         let mut nodes = vec![leaf(NONE, 0.0)];
         let mut level = vec![0usize];
@@ -320,6 +319,122 @@ mod tests {
                     at = if left { node.left } else { node.right } as usize;
                 }
             }
+        }
+    }
+
+    /// `tree` cut at `depth`: nodes below it dropped, nodes at it made leaves.
+    /// Nodes are in level order, so the ids of the nodes kept do not change.
+    fn cut_at(tree: &Tree, depth: u32) -> Tree {
+        let kept = (1usize << (depth + 1)) - 1;
+        let mut nodes = tree.nodes[..kept.min(tree.nodes.len())].to_vec();
+        for node in &mut nodes[(1usize << depth) - 1..] {
+            node.left = NONE;
+            node.right = NONE;
+        }
+        Tree { nodes }
+    }
+
+    #[test]
+    fn a_level_sums_what_column_wise_sums_of_rows_walked_from_the_root_give() {
+        use crate::training::gbdt::hist::{SelectedRows, accumulate};
+        use crate::training::gbdt::messages::{GradientPlan, LevelPlan};
+        let mut state = 11u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        // More rows than one chunk, with a partial last chunk; every
+        // feature with missing values.
+        let (len, features, stride) = (700, 3u32, 7);
+        let columns: Vec<Vec<u16>> = (0..features)
+            .map(|_| {
+                (0..len)
+                    .map(|_| match next() % 10 {
+                        9 => MISSING_BIN,
+                        b => (b % 6) as u16,
+                    })
+                    .collect()
+            })
+            .collect();
+        let labels: Vec<f64> = (0..len).map(|_| (next() % 2) as f64).collect();
+        let finished = random_tree(2, features, &mut next);
+        let growing = random_tree(3, features, &mut next);
+        let quantiser = Quantiser { scale_log2: 30 };
+        let objective = Objective::BinaryLogistic;
+        let start = 0.25;
+        let mut rows = ResidentRows::new(
+            start,
+            ScalarBuffer::from(labels.clone()),
+            columns
+                .iter()
+                .map(|c| ScalarBuffer::from(c.clone()))
+                .collect(),
+            (1, len as i64 - 1),
+        );
+        let views: Vec<&[u16]> = columns.iter().map(Vec::as_slice).collect();
+        let views = &views;
+        let row = |r: usize| move |f: usize| views[f][r];
+        let gradients: Vec<GradPair> = (0..len)
+            .map(|r| {
+                let margin = start + finished.nodes[finished.leaf_of(row(r))].value;
+                quantiser.row_gradient(objective, margin, labels[r])
+            })
+            .collect();
+        // Two levels of the round after `finished`: rows start at the root
+        // (several steps each), then take one step.
+        for depth in [2, 3] {
+            let tree = cut_at(&growing, depth);
+            // Every other node of the newest level is built.
+            let build: Vec<u32> = ((1u32 << depth) - 1..(1u32 << (depth + 1)) - 1)
+                .step_by(2)
+                .collect();
+            let mut slot_of_node = vec![NO_SLOT; tree.nodes.len()];
+            for (slot, node) in build.iter().enumerate() {
+                slot_of_node[*node as usize] = slot as u32;
+            }
+            let shape = HistShape {
+                slots: build.len(),
+                features: features as usize,
+                stride,
+            };
+            let plan = ResidentLevelPlan {
+                run: "test".into(),
+                round: 1,
+                start,
+                gradient: GradientPlan {
+                    objective: "binary:logistic".into(),
+                    quantiser,
+                },
+                level: LevelPlan {
+                    features: features as usize,
+                    stride,
+                    build: build.clone(),
+                    tree: tree.clone(),
+                },
+                trees_from: 0,
+                trees: vec![finished.clone()],
+            };
+            let mut hist = vec![GradPair::default(); shape.len()];
+            assert!(rows.add_level(&plan, objective, quantiser, &slot_of_node, &mut hist, shape));
+
+            let mut selected = SelectedRows::default();
+            for (r, grad) in gradients.iter().enumerate() {
+                let slot = slot_of_node[tree.leaf_of(row(r))];
+                if slot != NO_SLOT {
+                    selected.push(r, slot, *grad);
+                }
+            }
+            let mut expected = vec![GradPair::default(); shape.len()];
+            accumulate(&mut expected, shape, &selected, views);
+            assert_eq!(hist, expected, "depth {depth}");
+            assert!(
+                selected.rows.len() > 100,
+                "depth {depth}: too few rows built"
+            );
+            let positions: Vec<u32> = (0..len).map(|r| tree.leaf_of(row(r)) as u32).collect();
+            assert_eq!(rows.position, positions, "depth {depth}");
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! Layout: one flat vector per set of nodes, `[(slot · features + f) · stride +
 //! bin]`, with the last bin of each feature (`stride − 1`) holding missing
-//! values. Rows are visited feature by feature so each pass streams one bin
-//! column. Sums are exact ([`super::grad`]), so histograms built on different
+//! values. [`accumulate`] visits rows feature by feature, so each pass streams
+//! one bin column; [`accumulate_row_major`] adds one row of bins kept row by
+//! row (the distributed trainer's kept rows). Sums are exact ([`super::grad`]), so histograms built on different
 //! partitions merge by addition in any order.
 
 use crate::training::error::{TrainError, TrainResult};

@@ -56,7 +56,8 @@ pub struct Node {
 }
 
 impl Node {
-    fn leaf(parent: u32) -> Self {
+    /// A leaf under `parent`, with no output yet.
+    pub(crate) fn leaf(parent: u32) -> Self {
         Self {
             left: NONE,
             right: NONE,

@@ -245,6 +245,17 @@ mod tests {
     use super::*;
     use crate::training::gbdt::tree::Node;
 
+    /// A deterministic stream of 31-bit random numbers.
+    fn random_numbers(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed;
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        }
+    }
+
     /// A full tree of the given depth with random splits (missing values
     /// sent either way), nodes in level order.
     fn random_tree(depth: u32, features: u32, next: &mut impl FnMut() -> u64) -> Tree {
@@ -279,13 +290,7 @@ mod tests {
 
     #[test]
     fn the_branch_free_walk_reaches_the_leaf_the_tree_walk_reaches_from_any_node() {
-        let mut state = 7u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        };
+        let mut next = random_numbers(7u64);
         let features = 3;
         for depth in 0..5 {
             let tree = random_tree(depth, features, &mut next);
@@ -338,13 +343,7 @@ mod tests {
     fn a_level_sums_what_column_wise_sums_of_rows_walked_from_the_root_give() {
         use crate::training::gbdt::hist::{SelectedRows, accumulate};
         use crate::training::gbdt::messages::{GradientPlan, LevelPlan};
-        let mut state = 11u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        };
+        let mut next = random_numbers(11u64);
         // More rows than one chunk, with a partial last chunk; every
         // feature with missing values.
         let (len, features, stride) = (700, 3u32, 7);

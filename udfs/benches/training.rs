@@ -1,7 +1,8 @@
 //! Criterion benches of the training hot paths.
 //!
-//! * `histogram`: one level's histogram accumulation, 64Ki rows × 20
-//!   features, 4 nodes built (what every partition does per tree level);
+//! * `histogram`: one level's histogram accumulation from rows kept row by
+//!   row, 64Ki rows × 20 features, 4 nodes built (the summing part of what
+//!   every partition does per tree level);
 //! * `best_split`: split search over one node's histogram (20 features × 256 bins);
 //! * `group`: boosting one group of 1,000 rows × 10 features, 100 rounds,
 //!   depth 6 — the unit of work of `train_gbdt ... GROUP BY`;
@@ -23,7 +24,7 @@ use ember_udfs::training::distributed::resident_rows::ResidentRows;
 use ember_udfs::training::gbdt::booster::train_in_memory;
 use ember_udfs::training::gbdt::cuts::MISSING_BIN;
 use ember_udfs::training::gbdt::grad::{GradPair, Quantiser};
-use ember_udfs::training::gbdt::hist::{HistShape, SelectedRows, accumulate};
+use ember_udfs::training::gbdt::hist::{HistShape, accumulate_row_major};
 use ember_udfs::training::gbdt::messages::{GradientPlan, LevelPlan, ResidentLevelPlan};
 use ember_udfs::training::gbdt::split::best_split;
 use ember_udfs::training::gbdt::tree::Grower;
@@ -48,17 +49,20 @@ fn bench_histogram(c: &mut Criterion) {
     let bins: Vec<Vec<u16>> = (0..FEATURES)
         .map(|_| (0..ROWS).map(|_| (rng.next() * 256.0) as u16).collect())
         .collect();
-    let views: Vec<&[u16]> = bins.iter().map(Vec::as_slice).collect();
-    let mut selected = SelectedRows::default();
+    // Kept rows hold their bins row by row.
+    let rows: Vec<u16> = (0..ROWS)
+        .flat_map(|r| bins.iter().map(move |column| column[r]))
+        .collect();
+    let mut selected = Vec::new();
     for row in 0..ROWS {
-        let slot = (rng.next() * 8.0) as u32;
+        let slot = (rng.next() * 8.0) as usize;
         let grad = Quantiser { scale_log2: 40 }.row_gradient(
             Objective::BinaryLogistic,
             rng.next() * 4.0 - 2.0,
             (rng.next() > 0.5) as u8 as f64,
         );
         if slot < 4 {
-            selected.push(row, slot, grad);
+            selected.push((row, slot, grad));
         }
     }
     let shape = HistShape {
@@ -66,19 +70,25 @@ fn bench_histogram(c: &mut Criterion) {
         features: FEATURES,
         stride: 257,
     };
+    let sum = |hist: &mut [GradPair]| {
+        for (row, slot, grad) in &selected {
+            let bins = &rows[row * FEATURES..(row + 1) * FEATURES];
+            accumulate_row_major(hist, shape, *slot, bins, *grad);
+        }
+    };
     let mut group = c.benchmark_group("histogram");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("64Ki_rows_20_features_4_nodes", |b| {
         b.iter(|| {
             let mut hist = vec![GradPair::default(); shape.len()];
-            accumulate(&mut hist, shape, &selected, &views);
+            sum(&mut hist);
             black_box(hist)
         })
     });
     group.finish();
 
     let mut hist = vec![GradPair::default(); shape.len()];
-    accumulate(&mut hist, shape, &selected, &views);
+    sum(&mut hist);
     let node = &hist[..FEATURES * 257];
     let mut total = GradPair::default();
     node[..257].iter().for_each(|p| total.add(*p));

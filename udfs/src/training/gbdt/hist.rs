@@ -2,12 +2,13 @@
 //!
 //! Layout: one flat vector per set of nodes, `[(slot · features + f) · stride +
 //! bin]`, with the last bin of each feature (`stride − 1`) holding missing
-//! values. [`accumulate`] visits rows feature by feature, so each pass streams
-//! one bin column; [`accumulate_row_major`] adds one row of bins kept row by
-//! row (the distributed trainer's kept rows). Sums are exact ([`super::grad`]), so histograms built on different
+//! values. [`accumulate_row_major`] adds one row of bins kept row by row (the
+//! distributed trainer's kept rows); the tests' reference, `accumulate`,
+//! visits selected rows feature by feature over bin columns. Sums are exact ([`super::grad`]), so histograms built on different
 //! partitions merge by addition in any order.
 
 use crate::training::error::{TrainError, TrainResult};
+#[cfg(test)]
 use crate::training::gbdt::cuts::MISSING_BIN;
 use crate::training::gbdt::grad::GradPair;
 
@@ -42,6 +43,7 @@ impl HistShape {
     }
 }
 
+#[cfg(test)]
 /// Rows of a batch that belong to a node being built: their index in the
 /// batch, their slot and their gradient, in row order.
 #[derive(Debug, Default, Clone)]
@@ -54,6 +56,7 @@ pub struct SelectedRows {
     pub grads: Vec<GradPair>,
 }
 
+#[cfg(test)]
 impl SelectedRows {
     /// Empties the selection, keeping its memory.
     pub fn clear(&mut self) {
@@ -71,6 +74,7 @@ impl SelectedRows {
     }
 }
 
+#[cfg(test)]
 /// Adds the selected rows into `hist`: row `rows[i]` goes to slot
 /// `slots[i]` with bins `bins[f][rows[i]]` and gradient `grads[i]`.
 /// Only rows of nodes being built are visited (no per-row branch on the
@@ -102,8 +106,11 @@ pub fn accumulate(
 
 /// Adds one row's gradient pair to `hist` in slot `slot`, one bin per
 /// feature (`bins[f]`, the row's bins feature by feature). A bin past the
-/// last real one can only be [`MISSING_BIN`] (bins come from the run's
-/// cuts), so clamping it into the last slot files missing values there.
+/// last real one can only be [`MISSING_BIN`] (bins come from the run's cuts,
+/// and rebuilt rows are checked), so clamping it into the last slot files
+/// missing values there.
+///
+/// [`MISSING_BIN`]: crate::training::gbdt::cuts::MISSING_BIN
 #[inline]
 pub fn accumulate_row_major(
     hist: &mut [GradPair],

@@ -31,6 +31,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use crate::EMBER_VERSION;
 use crate::parallel_write::PartitionedWriteExec;
 use crate::registry::{ember_aggregate_functions, ember_scalar_functions};
+use crate::tree_job::{TreeJobTable, TreeLevel, TreeLevelExec};
 
 const STAMP_PREFIX: &str = "ember/";
 
@@ -38,6 +39,31 @@ const STAMP_PREFIX: &str = "ember/";
 /// with a zero byte, which no protobuf message (Ballista's nodes) can start
 /// with: field number 0 does not exist.
 const PARTITIONED_WRITE_TAG: &[u8] = b"\0ember-partitioned-write;";
+
+/// Marks a tree job's level ([`TreeLevelExec`]) among extension nodes.
+const TREE_LEVEL_TAG: &[u8] = b"\0ember-tree-level;";
+
+/// Marks a tree job's table ([`TreeJobTable`]) among table providers.
+const TREE_JOB_TABLE_TAG: &[u8] = b"\0ember-tree-job-table;";
+
+/// Tag, release stamp, a zero byte, then `value` as JSON.
+fn tagged_json<T: serde::Serialize>(tag: &[u8], value: &T, buf: &mut Vec<u8>) -> Result<()> {
+    buf.extend_from_slice(tag);
+    stamp(buf);
+    buf.push(0);
+    serde_json::to_writer(buf, value)
+        .map_err(|e| datafusion::error::DataFusionError::Internal(e.to_string()))
+}
+
+/// Reads what [`tagged_json`] wrote after the tag, checking the stamp.
+fn from_tagged_json<T: serde::de::DeserializeOwned>(what: &str, tagged: &[u8]) -> Result<T> {
+    let Some(end) = tagged.iter().position(|b| *b == 0) else {
+        return plan_err!("{what}: no body after the release stamp");
+    };
+    check_stamp(what, &tagged[..end])?;
+    serde_json::from_slice(&tagged[end + 1..])
+        .map_err(|e| datafusion::error::DataFusionError::Plan(format!("{what}: {e}")))
+}
 
 fn stamp(buf: &mut Vec<u8>) {
     buf.extend_from_slice(STAMP_PREFIX.as_bytes());
@@ -119,6 +145,10 @@ impl LogicalExtensionCodec for EmberLogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(tagged) = buf.strip_prefix(TREE_JOB_TABLE_TAG) {
+            let table: TreeJobTable = from_tagged_json("TreeJobTable", tagged)?;
+            return Ok(Arc::new(table));
+        }
         self.inner
             .try_decode_table_provider(buf, table_ref, schema, ctx)
     }
@@ -129,6 +159,9 @@ impl LogicalExtensionCodec for EmberLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(table) = node.downcast_ref::<TreeJobTable>() {
+            return tagged_json(TREE_JOB_TABLE_TAG, table, buf);
+        }
         self.inner.try_encode_table_provider(table_ref, node, buf)
     }
 
@@ -210,6 +243,13 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
             )?;
             return crate::parallel_write::decode(sink, inputs);
         }
+        if let Some(tagged) = buf.strip_prefix(TREE_LEVEL_TAG) {
+            let level: TreeLevel = from_tagged_json("TreeLevelExec", tagged)?;
+            let [input] = inputs else {
+                return plan_err!("TreeLevelExec: {} inputs", inputs.len());
+            };
+            return Ok(Arc::new(TreeLevelExec::new(level, Arc::clone(input))));
+        }
         self.inner.try_decode(buf, inputs, ctx, proto_converter)
     }
 
@@ -231,6 +271,9 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
             buf.push(0);
             buf.extend_from_slice(&sink);
             return Ok(());
+        }
+        if let Some(level) = node.downcast_ref::<TreeLevelExec>() {
+            return tagged_json(TREE_LEVEL_TAG, level.level(), buf);
         }
         self.inner.try_encode(node, buf, proto_converter)
     }

@@ -53,6 +53,7 @@ pub mod registry;
 pub mod scheduler_service;
 pub mod session;
 pub mod tls;
+pub mod tree_job;
 pub mod write_options;
 
 pub use client::{ClusterTarget, EmberContext};

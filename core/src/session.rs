@@ -87,6 +87,9 @@ pub fn ember_session_state(
         .with_physical_optimizer_rule(Arc::new(YieldingJoinsAndUnnests))
         // Writes run where the rows are computed (see `crate::parallel_write`).
         .with_physical_optimizer_rule(Arc::new(ParallelFileWrites))
+        // After DataFusion's rules, which would move its repartitions: a
+        // tree job becomes its stages (see `crate::tree_job`).
+        .with_physical_optimizer_rule(Arc::new(crate::tree_job::ExpandTreeJobs))
         .build();
     // Appended to DataFusion's analyzer rules: a write's options must be in
     // the plan before the client serializes it (see `crate::write_options`).

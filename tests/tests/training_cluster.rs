@@ -54,7 +54,13 @@ fn gbdt_trained_on_the_cluster_is_bit_identical_to_embedded() {
     let embedded = work.path().join("embedded.json");
     let cluster = work.path().join("cluster.json");
     train(Mode::Embedded, &input, &embedded, &params);
-    train(Mode::Cluster, &input, &cluster, &params);
+    let message = train(Mode::Cluster, &input, &cluster, &params);
+    // The first tree is grown by level queries (they keep the rows), the
+    // others in one tree job each.
+    assert!(
+        message.contains("8 trees (7 grown in one cluster job each)"),
+        "{message}"
+    );
     let a = model_without_version(&embedded);
     let b = model_without_version(&cluster);
     assert_eq!(
@@ -114,11 +120,13 @@ async fn gbdt_on_executors_that_keep_no_rows_rereads_them_and_trains_the_same_mo
     extra.extend_from_slice(&params);
     let message = train(Mode::Embedded, &input, &clustered, &extra);
     // 3 trees × 4 levels; the first level reads every column, the other
-    // 11 find no rows kept and ask again.
+    // 11 find no rows kept and ask again. The tree jobs of the last two
+    // trees find no rows either, and those trees are grown by levels.
     assert!(
         message.contains("11 of 12 tree levels re-read the binned table"),
         "{message}"
     );
+    assert!(message.contains("2 of 2 tree jobs found"), "{message}");
     assert!(
         model_without_version(&embedded) == model_without_version(&clustered),
         "re-read levels trained different trees"

@@ -262,7 +262,22 @@ async fn train_with(
     }
 
     let bar = progress_bar(!args.no_progress && std::io::stderr().is_terminal());
+    let tree_jobs = std::sync::Mutex::new(None);
     let report = |p: TrainProgress| match p {
+        TrainProgress::TreeJobs { jobs, missing } => {
+            if let Ok(mut seen) = tree_jobs.lock() {
+                *seen = Some(jobs - missing);
+            }
+            if missing > 0 {
+                bar.suspend(|| {
+                    eprintln!(
+                        "note: {missing} of {jobs} tree jobs found a partition's rows not kept \
+                         where Ballista ran it and grew that tree with one query per level \
+                         instead; the model is the same, only slower"
+                    )
+                });
+            }
+        }
         TrainProgress::Pass(name) => bar.set_message(format!("{name} done")),
         TrainProgress::Step { done, total } => {
             bar.set_length(total as u64);
@@ -287,8 +302,12 @@ async fn train_with(
             &report,
         )
         .await?;
+        let in_jobs = match tree_jobs.lock().ok().and_then(|seen| *seen) {
+            Some(grown) => format!(" ({grown} grown in one cluster job each)"),
+            None => String::new(),
+        };
         let summary = format!(
-            "trained gbdt ({}) on {} rows x {} features: {} trees, {} leaves",
+            "trained gbdt ({}) on {} rows x {} features: {} trees{in_jobs}, {} leaves",
             model.objective.name(),
             model.rows,
             features.len(),

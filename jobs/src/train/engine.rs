@@ -9,6 +9,8 @@ use datafusion::prelude::SessionContext;
 use ember_core::EmberContext;
 use ember_core::config::ember_session_config;
 use ember_core::session::{ember_runtime_env, ember_session_state};
+use ember_core::tree_job::{TreeJobTable, job_result};
+use ember_udfs::training::gbdt::tree::Tree;
 
 use crate::error::{JobsError, Result};
 use crate::train::{quote_ident, quote_literal};
@@ -97,6 +99,29 @@ impl TrainEngine {
             }
         }
         Ok(())
+    }
+
+    /// Grows one tree in one Ballista job over the materialized table
+    /// `binned` ([`ember_core::tree_job`]); `None` when some partition's
+    /// rows were not kept where its task ran, or when this engine runs no
+    /// tree jobs (embedded, a level query is cheap).
+    pub async fn tree_job(&self, binned: &str, plan: String) -> Result<Option<Tree>> {
+        let TrainEngine::Cluster { ember, work_dir } = self else {
+            return Ok(None);
+        };
+        let location = format!("{}/", work_dir.join(binned).display());
+        let table = TreeJobTable::try_new(plan, location)?;
+        let batches = ember
+            .session()
+            .read_table(Arc::new(table))?
+            .collect()
+            .await?;
+        Ok(job_result(&batches)?)
+    }
+
+    /// Whether [`Self::tree_job`] runs tree jobs.
+    pub fn runs_tree_jobs(&self) -> bool {
+        matches!(self, TrainEngine::Cluster { .. })
     }
 
     /// Drops a table made by [`Self::materialize`] and frees its storage.

@@ -2,6 +2,7 @@
 //! tree level, answered from rows each process keeps between levels.
 
 use datafusion::common::ScalarValue;
+use ember_udfs::training::distributed::gbdt_tree_step::{TreeJobPlan, TreeParams};
 use ember_udfs::training::exact_float::f32s_to_json;
 use ember_udfs::training::gbdt::cuts::cuts_from_sketch;
 use ember_udfs::training::gbdt::grad::{
@@ -121,6 +122,19 @@ const BINNED: &str = "__ember_train_binned";
 /// re-reading them.
 const RECENT_TREES: usize = 4;
 
+/// What a run's trees took.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Whether a level query has read every column, so processes keep rows.
+    rows_kept: bool,
+    /// Tree jobs run, and those that found rows missing.
+    tree_jobs: usize,
+    tree_jobs_missing: usize,
+    /// Level queries run, and those that had to re-read the binned table.
+    levels: usize,
+    reread: usize,
+}
+
 /// The boosting loop of one training run over the binned table.
 struct Boosting<'a> {
     engine: &'a TrainEngine,
@@ -144,68 +158,34 @@ impl Boosting<'_> {
         Ok(Quantiser::for_rows(FUNCTION, labels.count, bound)?)
     }
 
-    /// Grows every tree. A level is asked first of the rows processes keep
-    /// (reading only row keys); if some were not kept, it is asked again with
-    /// every column, which rebuilds them. The first level always reads
-    /// everything.
+    /// Grows every tree. On a cluster, each tree after the first is one
+    /// tree job over the rows processes keep; a tree job that finds some
+    /// partition's rows missing, the first tree and every tree embedded are
+    /// grown with one level query per level ([`Self::grow_by_levels`]).
     async fn run(&self, progress: &(dyn Fn(TrainProgress) + Sync)) -> Result<Vec<Tree>> {
         let mut trees: Vec<Tree> = Vec::with_capacity(self.params.rounds);
         let mut quantiser = self.quantiser_after(0.0)?;
         let mut drift = 0.0;
-        let mut rows_kept = false;
-        let (mut reread, mut levels) = (0usize, 0usize);
+        let mut count = Counts::default();
         for round in 0..self.params.rounds {
-            let mut grower = Grower::new(self.params, self.cuts, quantiser);
-            while let Some(build) = grower.pending() {
-                let mut plan = ResidentLevelPlan {
-                    run: self.run.clone(),
-                    round: round as u32,
-                    start: self.start,
-                    gradient: GradientPlan {
-                        objective: self.objective.name().to_string(),
-                        quantiser,
-                    },
-                    level: LevelPlan {
-                        features: self.features,
-                        stride: grower.stride(),
-                        build: build.to_vec(),
-                        tree: grower.tree().clone(),
-                    },
-                    trees_from: round.saturating_sub(RECENT_TREES) as u32,
-                    trees: trees[round.saturating_sub(RECENT_TREES)..].to_vec(),
-                };
-                levels += 1;
-                let len = plan.level.build.len() * self.features * plan.level.stride;
-                let mut histograms = None;
-                if rows_kept {
-                    let (missing, hist) = self.level(&plan, "__key", len).await?;
-                    if missing == 0 {
-                        histograms = Some(hist);
-                    } else {
-                        reread += 1;
-                        tracing::debug!(
-                            "round {round}: {missing} rows not kept; re-reading the binned table"
-                        );
-                    }
+            let mut grown = None;
+            if count.rows_kept && self.engine.runs_tree_jobs() {
+                count.tree_jobs += 1;
+                grown = self.tree_job(round, quantiser, &trees).await?;
+                if grown.is_none() {
+                    count.tree_jobs_missing += 1;
+                    tracing::debug!(
+                        "round {round}: a tree job found rows missing; growing it by levels"
+                    );
                 }
-                let hist = match histograms {
-                    Some(hist) => hist,
-                    None => {
-                        plan.trees_from = 0;
-                        plan.trees = trees.clone();
-                        let (missing, hist) = self.level(&plan, &self.long_args, len).await?;
-                        if missing != 0 {
-                            return Err(JobsError::Usage(format!(
-                                "internal: {missing} rows missing from a level that read every column"
-                            )));
-                        }
-                        rows_kept = true;
-                        hist
-                    }
-                };
-                grower.apply(&hist)?;
             }
-            let tree = grower.finish();
+            let tree = match grown {
+                Some(tree) => tree,
+                None => {
+                    self.grow_by_levels(round, quantiser, &trees, &mut count)
+                        .await?
+                }
+            };
             drift += tree.max_abs_leaf();
             if round + 1 < self.params.rounds {
                 quantiser = self.quantiser_after(drift)?;
@@ -217,16 +197,123 @@ impl Boosting<'_> {
             });
         }
         tracing::info!(
-            "trained {} trees in {levels} levels; {reread} re-read the binned table",
-            trees.len()
+            "trained {} trees: {} tree jobs ({} found rows missing), {} level queries ({} re-read the binned table)",
+            trees.len(),
+            count.tree_jobs,
+            count.tree_jobs_missing,
+            count.levels,
+            count.reread
         );
-        if reread > 0 {
+        if count.tree_jobs > 0 {
+            progress(TrainProgress::TreeJobs {
+                jobs: count.tree_jobs,
+                missing: count.tree_jobs_missing,
+            });
+        }
+        if count.reread > 0 {
             progress(TrainProgress::Reread {
-                levels: reread,
-                total: levels,
+                levels: count.reread,
+                total: count.levels,
             });
         }
         Ok(trees)
+    }
+
+    /// Grows the tree of `round` in one tree job; `None` when some rows were
+    /// not kept where their partition ran.
+    async fn tree_job(
+        &self,
+        round: usize,
+        quantiser: Quantiser,
+        trees: &[Tree],
+    ) -> Result<Option<Tree>> {
+        let from = round.saturating_sub(RECENT_TREES);
+        let plan = TreeJobPlan {
+            run: self.run.clone(),
+            round: round as u32,
+            start: self.start,
+            gradient: GradientPlan {
+                objective: self.objective.name().to_string(),
+                quantiser,
+            },
+            params: TreeParams::of(self.params),
+            cuts: self
+                .cuts
+                .iter()
+                .map(|c| c.iter().map(|v| v.to_bits()).collect())
+                .collect(),
+            trees_from: from as u32,
+            trees: trees[from..].to_vec(),
+        };
+        let tree = self.engine.tree_job(BINNED, json(&plan)?).await?;
+        if let Some(tree) = &tree {
+            tree.validate(FUNCTION, self.features)?;
+        }
+        Ok(tree)
+    }
+
+    /// Grows the tree of `round` with one level query per level. A level is
+    /// asked first of the rows processes keep (reading only row keys); if
+    /// some were not kept, it is asked again with every column, which
+    /// rebuilds them. The first level of a run always reads everything.
+    async fn grow_by_levels(
+        &self,
+        round: usize,
+        quantiser: Quantiser,
+        trees: &[Tree],
+        count: &mut Counts,
+    ) -> Result<Tree> {
+        let mut grower = Grower::new(self.params, self.cuts, quantiser);
+        while let Some(build) = grower.pending() {
+            let mut plan = ResidentLevelPlan {
+                run: self.run.clone(),
+                round: round as u32,
+                start: self.start,
+                gradient: GradientPlan {
+                    objective: self.objective.name().to_string(),
+                    quantiser,
+                },
+                level: LevelPlan {
+                    features: self.features,
+                    stride: grower.stride(),
+                    build: build.to_vec(),
+                    tree: grower.tree().clone(),
+                },
+                trees_from: round.saturating_sub(RECENT_TREES) as u32,
+                trees: trees[round.saturating_sub(RECENT_TREES)..].to_vec(),
+            };
+            count.levels += 1;
+            let len = plan.level.build.len() * self.features * plan.level.stride;
+            let mut histograms = None;
+            if count.rows_kept {
+                let (missing, hist) = self.level(&plan, "__key", len).await?;
+                if missing == 0 {
+                    histograms = Some(hist);
+                } else {
+                    count.reread += 1;
+                    tracing::debug!(
+                        "round {round}: {missing} rows not kept; re-reading the binned table"
+                    );
+                }
+            }
+            let hist = match histograms {
+                Some(hist) => hist,
+                None => {
+                    plan.trees_from = 0;
+                    plan.trees = trees.to_vec();
+                    let (missing, hist) = self.level(&plan, &self.long_args, len).await?;
+                    if missing != 0 {
+                        return Err(JobsError::Usage(format!(
+                            "internal: {missing} rows missing from a level that read every column"
+                        )));
+                    }
+                    count.rows_kept = true;
+                    hist
+                }
+            };
+            grower.apply(&hist)?;
+        }
+        Ok(grower.finish())
     }
 
     /// Runs one level query and returns its missing-row count and histograms.

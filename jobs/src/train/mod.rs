@@ -52,6 +52,16 @@ pub enum TrainProgress {
         /// Planned steps (an upper bound for Newton iterations).
         total: usize,
     },
+    /// Trees grown in one cluster job each (reported once, at the end, on a
+    /// cluster): `jobs` tree jobs ran, of which `missing` found a
+    /// partition's rows not kept where its task ran, and that tree was grown
+    /// with level queries instead.
+    TreeJobs {
+        /// Tree jobs run.
+        jobs: usize,
+        /// Tree jobs that found rows missing.
+        missing: usize,
+    },
     /// Tree levels that had to re-read the binned table because the
     /// processes that ran them did not keep its rows (reported once, at the
     /// end, when there were any).

@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use crate::training::distributed::gbdt_tree_step::PartitionState;
 pub use crate::training::distributed::resident_rows::{ResidentRows, RowKey};
 
 /// How much memory one process may hold for resident training rows, unless
@@ -53,10 +54,17 @@ pub const EVICTABLE_AFTER: Duration = Duration::from_secs(60);
 /// A batch shared between the store and the query using it.
 pub type SharedRows = Arc<Mutex<ResidentRows>>;
 
+/// A partition's state in tree jobs, shared between the store and the task using it.
+pub type SharedPartition = Arc<Mutex<PartitionState>>;
+
 #[derive(Debug, Default)]
 struct Run {
     /// Each batch with the bytes it was counted as.
     batches: HashMap<RowKey, (SharedRows, usize)>,
+    /// Tree jobs' partitions (`gbdt_tree_step`), by the partition's name.
+    /// They share batches with `batches` and are dropped with the run; their
+    /// histograms between tasks are not counted in `bytes`.
+    partitions: HashMap<String, SharedPartition>,
     bytes: usize,
     last_used: Option<Instant>,
 }
@@ -224,6 +232,29 @@ pub fn keep(run: &str, first_key: RowKey, rows: ResidentRows) -> SharedRows {
     shared
 }
 
+/// The tree-job partition `name` of `run`, if this process holds it.
+pub fn find_partition(run: &str, name: &str) -> Option<SharedPartition> {
+    let mut store = store();
+    let now = Instant::now();
+    store.expire_idle(run, now);
+    let entry = store.runs.get_mut(run)?;
+    entry.last_used = Some(now);
+    entry.partitions.get(name).map(Arc::clone)
+}
+
+/// Keeps `state` as the tree-job partition `name` of `run` (replacing any
+/// held before) and returns it shared.
+pub fn keep_partition(run: &str, name: &str, state: PartitionState) -> SharedPartition {
+    let shared = Arc::new(Mutex::new(state));
+    let mut store = store();
+    let entry = store.runs.entry(run.to_string()).or_default();
+    entry.last_used = Some(Instant::now());
+    entry
+        .partitions
+        .insert(name.to_string(), Arc::clone(&shared));
+    shared
+}
+
 /// Drops every batch of `run` held by this process; returns how many.
 pub fn release(run: &str) -> usize {
     store().remove(run)
@@ -257,6 +288,7 @@ mod tests {
     fn run(bytes: usize, age: Duration, now: Instant) -> Run {
         Run {
             batches: HashMap::new(),
+            partitions: HashMap::new(),
             bytes,
             last_used: Some(now - age),
         }

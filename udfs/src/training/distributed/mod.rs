@@ -16,7 +16,8 @@
 //! | [`logistic_newton`] | aggregate | gradient and Hessian sums at given coefficients |
 //!
 //! [`gbdt_resident`] keeps a run's binned rows ([`resident_rows`]) in each
-//! process between level queries.
+//! process between level queries, and [`gbdt_tree_step`] grows a whole tree
+//! from them in one Ballista job (its plan nodes are in `ember_core::tree_job`).
 
 pub mod gbdt_bin;
 pub mod gbdt_level;
@@ -24,5 +25,6 @@ pub mod gbdt_release;
 pub mod gbdt_resident;
 pub mod gbdt_row_key;
 pub mod gbdt_sketch;
+pub mod gbdt_tree_step;
 pub mod logistic_newton;
 pub mod resident_rows;

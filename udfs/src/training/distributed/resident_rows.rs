@@ -77,6 +77,16 @@ impl ResidentRows {
         self.label.len()
     }
 
+    /// Features per row.
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// The key of the batch's last row.
+    pub fn last_key(&self) -> RowKey {
+        self.last_key
+    }
+
     /// Whether the batch has no rows.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

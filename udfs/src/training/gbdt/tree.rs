@@ -191,7 +191,57 @@ pub struct Grower<'a> {
     parents: HashMap<u32, Vec<GradPair>>,
 }
 
+/// A [`Grower`] between calls, without the parameters and cuts it borrows:
+/// what a process keeps of a tree being grown from one task to the next.
+#[derive(Debug)]
+pub struct GrowerState {
+    quantiser: Quantiser,
+    shape: HistShape,
+    tree: Tree,
+    sums: Vec<GradPair>,
+    level: Vec<u32>,
+    depth: usize,
+    build: Vec<u32>,
+    parents: HashMap<u32, Vec<GradPair>>,
+}
+
 impl<'a> Grower<'a> {
+    /// Resumes a grower from [`Self::into_state`] with the same parameters
+    /// and cuts.
+    pub fn from_state(params: &'a GbdtParams, cuts: &'a [Vec<f32>], state: GrowerState) -> Self {
+        Self {
+            params,
+            quantiser: state.quantiser,
+            cuts,
+            shape: state.shape,
+            tree: state.tree,
+            sums: state.sums,
+            level: state.level,
+            depth: state.depth,
+            build: state.build,
+            parents: state.parents,
+        }
+    }
+
+    /// The grower's state, to resume it later with [`Self::from_state`].
+    pub fn into_state(self) -> GrowerState {
+        GrowerState {
+            quantiser: self.quantiser,
+            shape: self.shape,
+            tree: self.tree,
+            sums: self.sums,
+            level: self.level,
+            depth: self.depth,
+            build: self.build,
+            parents: self.parents,
+        }
+    }
+
+    /// The quantiser of the round the tree is grown in.
+    pub fn quantiser(&self) -> Quantiser {
+        self.quantiser
+    }
+
     /// A grower for a tree over features with the given cuts, from
     /// histograms at the round's fixed-point scale.
     pub fn new(params: &'a GbdtParams, cuts: &'a [Vec<f32>], quantiser: Quantiser) -> Self {

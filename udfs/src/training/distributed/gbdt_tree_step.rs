@@ -752,6 +752,61 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_a_tree_job_cut_short_grow_the_same_tree_by_levels() {
+        // A tree job can stop part way (a later stage's task ran where its
+        // partition is not held); the driver then grows that tree with
+        // level queries over the same kept rows, whose nodes the job has
+        // already moved down the tree.
+        let run = "tree-step-test-cut-short";
+        let mut keys = Vec::new();
+        let mut reference = Vec::new();
+        for (id, len) in [(300, 400), (301, 123)] {
+            let (k, rows) = batch(id, len, &mut random_numbers(id as u64));
+            reference.push(batch(id, len, &mut random_numbers(id as u64)).1);
+            gbdt_resident::keep(run, k.first, rows);
+            keys.push(k);
+        }
+        let held = partition_from_keys(run, "p0", &keys).unwrap();
+        let quantiser = Quantiser::for_rows(FUNCTION, 523, 1.0).unwrap();
+        let mut trees: Vec<Tree> = Vec::new();
+        for round in 0..2u32 {
+            let plan = plan(run, round, quantiser, &trees);
+            let expected = tree_by_levels(&plan, &mut reference);
+            // Two of the job's four stages.
+            let mut message = start_tree(&plan, &held).unwrap();
+            message = continue_tree(run, round, 1, "p0", vec![message]).unwrap();
+            assert!(matches!(message, StepMessage::Histograms(_)));
+            let batches: Vec<SharedRows> = keys
+                .iter()
+                .map(|k| gbdt_resident::find(run, k.first).unwrap())
+                .collect();
+            let mut guards: Vec<_> = batches.iter().map(|b| b.lock().unwrap()).collect();
+            let mut rows: Vec<ResidentRows> = Vec::new();
+            // The kept rows themselves, grown by levels.
+            for guard in guards.iter_mut() {
+                rows.push(std::mem::replace(
+                    &mut **guard,
+                    ResidentRows::new(0.0, ScalarBuffer::from(vec![]), vec![], (0, 0)),
+                ));
+            }
+            let by_levels = tree_by_levels(&plan, &mut rows);
+            for (guard, rows) in guards.iter_mut().zip(rows) {
+                **guard = rows;
+            }
+            assert_eq!(by_levels, expected, "round {round}");
+            trees.push(expected);
+        }
+        // And the next tree job over those rows grows the next tree.
+        let plan = plan(run, 2, quantiser, &trees);
+        let expected = tree_by_levels(&plan, &mut reference);
+        assert_eq!(
+            tree_job(&plan, &["p0"]),
+            vec![StepMessage::Finished(expected)]
+        );
+        gbdt_resident::release(run);
+    }
+
+    #[test]
     fn partitions_not_held_where_the_task_runs_are_missing() {
         let run = "tree-step-test-missing";
         let mut next = random_numbers(5);

@@ -123,6 +123,10 @@ def main():
     results["embedded_time_over_xgboost"] = results["ember_embedded_seconds"] / results["xgboost_hist_seconds"]
     print(f"Ember embedded / xgboost wall time: {results['embedded_time_over_xgboost']:.2f}x "
           f"(AUC difference {results['ember_embedded_auc'] - results['xgboost_auc']:+.4f})")
+    if "ember_cluster_2x1_seconds" in results:
+        results["cluster_time_over_xgboost"] = (
+            results["ember_cluster_2x1_seconds"] / results["xgboost_hist_seconds"])
+        print(f"Ember cluster / xgboost wall time: {results['cluster_time_over_xgboost']:.2f}x")
     write_report("training-global-gbdt.json", {
         "benchmark": "global GBDT training, 100 rounds, XGBoost defaults",
         "rows": args.rows, "features": FEATURES, "params": params, "results": results,

@@ -316,6 +316,7 @@ impl PhysicalExtensionCodec for EmberPhysicalCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::physical_plan::ExecutionPlanProperties;
 
     #[test]
     fn csv_quote_styles_survive_the_codec() {
@@ -354,6 +355,79 @@ mod tests {
         assert_eq!(
             codec.try_decode_udf("feature_hash", &buf).unwrap().name(),
             "feature_hash"
+        );
+    }
+
+    #[test]
+    fn tree_jobs_round_trip_with_the_release_stamp() {
+        let table = TreeJobTable {
+            plan: "{\"run\":\"r\"}".to_string(),
+            location: "/data/binned/".to_string(),
+        };
+        let codec = EmberLogicalCodec::default();
+        let mut buf = Vec::new();
+        codec
+            .try_encode_table_provider(
+                &TableReference::bare("t"),
+                Arc::new(table.clone()),
+                &mut buf,
+            )
+            .unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        let back = codec
+            .try_decode_table_provider(
+                &buf,
+                &TableReference::bare("t"),
+                crate::tree_job::message_schema(),
+                &ctx.task_ctx(),
+            )
+            .unwrap();
+        assert_eq!(back.downcast_ref::<TreeJobTable>(), Some(&table));
+        // Another release's stamp is refused, naming the node.
+        let other = String::from_utf8_lossy(&buf).replace(EMBER_VERSION, "0.0.1-old");
+        let err = codec
+            .try_decode_table_provider(
+                other.as_bytes(),
+                &TableReference::bare("t"),
+                crate::tree_job::message_schema(),
+                &ctx.task_ctx(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TreeJobTable") && err.contains("0.0.1-old"),
+            "{err}"
+        );
+
+        let level = TreeLevel {
+            run: "r".into(),
+            round: 3,
+            depth: 2,
+            last: false,
+            names: vec!["a.parquet".into(), "b.parquet".into()],
+            dest_keys: vec![4, 9],
+            plan: None,
+        };
+        let input: Arc<dyn ExecutionPlan> = Arc::new(
+            datafusion::physical_plan::empty::EmptyExec::new(crate::tree_job::message_schema())
+                .with_partitions(2),
+        );
+        let node: Arc<dyn ExecutionPlan> = Arc::new(TreeLevelExec::new(level.clone(), input));
+        let physical = EmberPhysicalCodec::default();
+        let bytes =
+            datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(node, &physical)
+                .unwrap();
+        let back = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &ctx.task_ctx(),
+            &physical,
+        )
+        .unwrap();
+        let back = back.downcast_ref::<TreeLevelExec>().unwrap();
+        assert_eq!(back.level(), &level);
+        assert_eq!(
+            back.children()[0].output_partitioning().partition_count(),
+            2
         );
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, BinaryArray, RecordBatch, UInt64Array};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_err, internal_err};
@@ -21,7 +22,7 @@ use datafusion::physical_plan::{
 };
 use ember_udfs::training::distributed::gbdt_row_key::{key_at, row_keys};
 use ember_udfs::training::distributed::gbdt_tree_step::{
-    self, BatchKeys, StepMessage, TreeJobPlan,
+    self, BatchKeys, StageInputs, StepMessage, TreeJobPlan,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -98,8 +99,9 @@ impl ExecutionPlan for TreeJobExec {
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        // As an aggregate does: the scan is then split exactly as the level
-        // queries' scans are, so batches kept by level queries are found.
+        // As an aggregate does: the scan is then split as the level
+        // queries' scans are (same session settings), so batches kept by
+        // level queries are found; if not, the job finds them missing.
         vec![true]
     }
 
@@ -281,6 +283,12 @@ impl ExecutionPlan for TreeLevelExec {
             };
             messages(&level, &message, to)
         })
+        .flat_map(|batches| {
+            futures::stream::iter(match batches {
+                Ok(batches) => batches.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            })
+        })
         .boxed();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             message_schema(),
@@ -336,10 +344,16 @@ async fn root(
             found
         }
     };
-    match held {
-        Some(held) => gbdt_tree_step::start_tree(&plan, &held).map_err(train_error),
-        None => Ok(StepMessage::Missing(0)),
+    let Some(held) = held else {
+        return Ok(StepMessage::Missing(0));
+    };
+    let message = gbdt_tree_step::start_tree(&plan, &held).map_err(train_error)?;
+    if matches!(message, StepMessage::Missing(_)) {
+        // Rows behind what the plan can bring up to date: the next job
+        // makes the partition again from the batches level queries rebuild.
+        gbdt_tree_step::forget_partition(&plan.run, &name);
     }
+    Ok(message)
 }
 
 /// A later level on the task's partition of the previous level's messages;
@@ -351,7 +365,7 @@ async fn later(
     context: Arc<TaskContext>,
 ) -> Result<(StepMessage, usize)> {
     let mut stream = input.execute(partition, context)?;
-    let mut inputs = Vec::new();
+    let mut inputs = StageInputs::new(level.round, level.depth);
     let mut to: Option<u64> = None;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -370,7 +384,9 @@ async fn later(
                     "TreeLevelExec: one task received messages for two partitions"
                 );
             }
-            inputs.push(StepMessage::from_bytes(bytes).map_err(train_error)?);
+            inputs
+                .add(StepMessage::from_bytes(bytes).map_err(train_error)?)
+                .map_err(train_error)?;
         }
     }
     let Some(q) = to.and_then(|to| level.dest_keys.iter().position(|k| *k == to)) else {
@@ -382,26 +398,56 @@ async fn later(
     let Some(name) = level.names.get(q) else {
         return internal_err!("TreeLevelExec: no partition {q}");
     };
-    let message = gbdt_tree_step::continue_tree(&level.run, level.round, level.depth, name, inputs)
-        .map_err(train_error)?;
+    // One message from every partition of the previous level: a lost or
+    // repeated one would change the sums, so it is an error, not a tree.
+    if inputs.count() != level.names.len() {
+        return internal_err!(
+            "TreeLevelExec: level {} of round {} received {} messages from {} partitions",
+            level.depth,
+            level.round,
+            inputs.count(),
+            level.names.len()
+        );
+    }
+    let message = gbdt_tree_step::continue_tree(&level.run, name, inputs).map_err(train_error)?;
     Ok((message, q))
 }
 
 /// The level's output: the message to every partition, or, at the last
-/// level, once (addressed to this task's partition `to`).
-fn messages(level: &TreeLevel, message: &StepMessage, to: Option<usize>) -> Result<RecordBatch> {
-    let bytes = message.to_bytes();
+/// level, once (addressed to this task's partition `to`). One batch per
+/// message, all sharing one buffer of bytes (histograms can be large, and
+/// one array of many copies could pass 32-bit offsets).
+fn messages(
+    level: &TreeLevel,
+    message: &StepMessage,
+    to: Option<usize>,
+) -> Result<Vec<RecordBatch>> {
+    let bytes = message.to_bytes().map_err(train_error)?;
+    let Ok(len) = i32::try_from(bytes.len()) else {
+        return exec_err!(
+            "TreeLevelExec: a message of {} bytes (histograms too large for a tree job)",
+            bytes.len()
+        );
+    };
     let dests: Vec<u64> = match (level.last, to) {
         (true, Some(q)) => vec![level.dest_keys[q]],
         (true, None) => return internal_err!("TreeLevelExec: level 0 cannot be the last"),
         (false, _) => level.dest_keys.clone(),
     };
-    let payload = BinaryArray::from_iter_values(dests.iter().map(|_| bytes.as_slice()));
-    let columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(dests)), Arc::new(payload)];
-    Ok(RecordBatch::try_new(
-        message_schema() as SchemaRef,
-        columns,
-    )?)
+    let values = Buffer::from_vec(bytes);
+    dests
+        .into_iter()
+        .map(|dest| {
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(vec![0, len]));
+            let payload = BinaryArray::try_new(offsets, values.clone(), None)?;
+            let columns: Vec<ArrayRef> =
+                vec![Arc::new(UInt64Array::from(vec![dest])), Arc::new(payload)];
+            Ok(RecordBatch::try_new(
+                message_schema() as SchemaRef,
+                columns,
+            )?)
+        })
+        .collect()
 }
 
 /// The trees in a tree job's result: the tree, or `None` when a partition's

@@ -57,6 +57,11 @@ fn expand(job: &TreeJobExec) -> Result<Arc<dyn ExecutionPlan>> {
         return plan_err!("a tree job reads a Parquet table, got {}", scan.name());
     };
     let partitions = scan.output_partitioning().partition_count();
+    if !(1..=MAX_PARTITIONS).contains(&partitions) {
+        return plan_err!(
+            "a tree job runs over 1 to {MAX_PARTITIONS} partitions, the binned table has {partitions}"
+        );
+    }
     let names = (0..partitions)
         .map(|p| partition_name(files, p))
         .collect::<Option<Vec<_>>>();
@@ -84,9 +89,17 @@ fn expand(job: &TreeJobExec) -> Result<Arc<dyn ExecutionPlan>> {
     Ok(chain)
 }
 
+/// The most partitions a tree job runs over: every task sends its
+/// histograms to every partition, so a stage moves partitions² copies of
+/// them. The driver grows trees with level queries beyond this.
+pub const MAX_PARTITIONS: usize = 32;
+
 /// For each of `partitions` hash partitions, a `dest` value that DataFusion's
 /// (and Ballista's) hash repartitioning sends there.
 pub fn dest_keys(partitions: usize) -> Result<Vec<u64>> {
+    if partitions == 0 {
+        return internal_err!("a tree job over no partitions");
+    }
     let mut keys: Vec<Option<u64>> = vec![None; partitions];
     let mut found = 0;
     let mut hash = [0u64; 1];
@@ -112,6 +125,71 @@ pub fn dest_keys(partitions: usize) -> Result<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ember_session_config;
+    use crate::session::{ember_runtime_env, ember_session_state};
+    use crate::tree_job::{TreeJobTable, job_result};
+    use datafusion::physical_plan::displayable;
+    use datafusion::prelude::SessionContext;
+    use ember_udfs::training::distributed::gbdt_tree_step::TreeParams;
+    use ember_udfs::training::gbdt::grad::Quantiser;
+    use ember_udfs::training::gbdt::messages::GradientPlan;
+    use ember_udfs::training::params::GbdtParams;
+
+    #[tokio::test]
+    async fn a_tree_job_is_planned_as_one_stage_per_level_and_runs_in_process() {
+        let state =
+            ember_session_state(ember_session_config(), ember_runtime_env(None).unwrap()).unwrap();
+        let ctx = SessionContext::new_with_state(state);
+        let dir = tempfile::tempdir().unwrap();
+        let location = format!("{}/", dir.path().join("binned").display());
+        ctx.sql(&format!(
+            "COPY (SELECT __ember_gbdt_row_key() AS __key, CAST(x AS DOUBLE) AS __label \
+             FROM (VALUES (1), (2), (3)) AS t(x)) TO '{location}' STORED AS PARQUET"
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        let plan = TreeJobPlan {
+            run: "expand-test".into(),
+            round: 0,
+            start: 0.0,
+            gradient: GradientPlan {
+                objective: "binary:logistic".into(),
+                quantiser: Quantiser::for_rows("t", 3, 1.0).unwrap(),
+            },
+            params: TreeParams::of(&GbdtParams {
+                max_depth: 3,
+                ..GbdtParams::default()
+            }),
+            cuts: vec![vec![1f32.to_bits(), 2f32.to_bits()]],
+            trees_from: 0,
+            trees: vec![],
+        };
+        let table = TreeJobTable::try_new(serde_json::to_string(&plan).unwrap(), location).unwrap();
+        let df = ctx.read_table(Arc::new(table)).unwrap();
+        let physical = df.clone().create_physical_plan().await.unwrap();
+        let text = displayable(physical.as_ref()).indent(false).to_string();
+        // Depth 3: the root's level and three more, each behind a hash
+        // repartition on dest (Ballista's stage boundary).
+        assert_eq!(text.matches("TreeLevelExec").count(), 4, "{text}");
+        assert_eq!(
+            text.matches("RepartitionExec: partitioning=Hash([dest@0]")
+                .count(),
+            3,
+            "{text}"
+        );
+        assert!(text.contains("depth=3 partitions=1 last"), "{text}");
+        assert!(
+            !text.contains("TreeJobExec") && !text.contains("RoundRobin"),
+            "{text}"
+        );
+        // Run in this process, which kept no rows for the run: every
+        // partition answers missing, and the job returns no tree.
+        let batches = df.collect().await.unwrap();
+        assert_eq!(job_result(&batches).unwrap(), None);
+    }
 
     #[test]
     fn each_dest_key_hashes_to_its_partition() {

@@ -20,10 +20,19 @@
 //!   stages. After DataFusion's rules, because `EnforceDistribution` removes
 //!   and re-adds repartitions by its own reckoning.
 //! - [`TreeLevelExec`]: one level on one partition; travels to executors
-//!   through Ember's physical codec.
+//!   through Ember's physical codec. Ballista re-runs DataFusion's
+//!   `EnsureRequirements` on every stage it cuts; a `TreeLevelExec` requires
+//!   no distribution and does not benefit from more partitions, so nothing
+//!   is added above its input (no round-robin repartition, no re-split scan).
+//!
+//! Ballista's adaptive planner (off in Ember, see `crate::config`) plans
+//! stages with its own rules and would leave the placeholder unexpanded:
+//! the job then fails, and the driver grows its trees with level queries.
+//! So does a binned table of more than [`expand::MAX_PARTITIONS`]
+//! partitions.
 
 mod exec;
-mod expand;
+pub mod expand;
 mod table;
 
 pub use exec::{TreeJobExec, TreeLevel, TreeLevelExec, job_result};

@@ -271,8 +271,9 @@ async fn train_with(
             if missing > 0 {
                 bar.suspend(|| {
                     eprintln!(
-                        "note: {missing} of {jobs} tree jobs found a partition's rows not kept \
-                         where Ballista ran it and grew that tree with one query per level \
+                        "note: {missing} of {jobs} tree jobs could not grow their tree (a \
+                         partition's rows or state not held where Ballista ran its task, or the \
+                         job failed; see the log) and it was grown with one query per level \
                          instead; the model is the same, only slower"
                     )
                 });

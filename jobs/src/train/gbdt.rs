@@ -122,17 +122,39 @@ const BINNED: &str = "__ember_train_binned";
 /// re-reading them.
 const RECENT_TREES: usize = 4;
 
+/// Tree jobs that find rows missing one after another before the rest of a
+/// run is grown by level queries only (each such job costs a job more).
+const MISSES_BEFORE_LEVELS_ONLY: usize = 3;
+
 /// What a run's trees took.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counts {
     /// Whether a level query has read every column, so processes keep rows.
     rows_kept: bool,
-    /// Tree jobs run, and those that found rows missing.
+    /// Whether trees are still tried as tree jobs.
+    tree_jobs_on: bool,
+    /// Tree jobs run, those that found rows missing (or failed), and the
+    /// latest run of them that did.
     tree_jobs: usize,
     tree_jobs_missing: usize,
+    missing_in_a_row: usize,
     /// Level queries run, and those that had to re-read the binned table.
     levels: usize,
     reread: usize,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self {
+            rows_kept: false,
+            tree_jobs_on: true,
+            tree_jobs: 0,
+            tree_jobs_missing: 0,
+            missing_in_a_row: 0,
+            levels: 0,
+            reread: 0,
+        }
+    }
 }
 
 /// The boosting loop of one training run over the binned table.
@@ -169,14 +191,36 @@ impl Boosting<'_> {
         let mut count = Counts::default();
         for round in 0..self.params.rounds {
             let mut grown = None;
-            if count.rows_kept && self.engine.runs_tree_jobs() {
+            if count.rows_kept && count.tree_jobs_on && self.engine.runs_tree_jobs() {
                 count.tree_jobs += 1;
-                grown = self.tree_job(round, quantiser, &trees).await?;
-                if grown.is_none() {
-                    count.tree_jobs_missing += 1;
-                    tracing::debug!(
-                        "round {round}: a tree job found rows missing; growing it by levels"
-                    );
+                match self.tree_job(round, quantiser, &trees).await {
+                    Ok(Some(tree)) => {
+                        grown = Some(tree);
+                        count.missing_in_a_row = 0;
+                    }
+                    Ok(None) => {
+                        count.tree_jobs_missing += 1;
+                        count.missing_in_a_row += 1;
+                        tracing::debug!(
+                            "round {round}: a tree job found rows missing; growing it by levels"
+                        );
+                        if count.missing_in_a_row == MISSES_BEFORE_LEVELS_ONLY {
+                            count.tree_jobs_on = false;
+                            tracing::warn!(
+                                "{MISSES_BEFORE_LEVELS_ONLY} tree jobs in a row found rows \
+                                 missing; growing the remaining trees by levels"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        // The same tree by level queries; an error there is
+                        // the run's error.
+                        count.tree_jobs_missing += 1;
+                        count.tree_jobs_on = false;
+                        tracing::warn!(
+                            "a tree job failed ({e}); growing this and the remaining trees by levels"
+                        );
+                    }
                 }
             }
             let tree = match grown {

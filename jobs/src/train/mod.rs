@@ -2,7 +2,7 @@
 //!
 //! The driver keeps the model and asks the engine for small merged summaries:
 //! gradient-boosted trees need a sketch pass, a binning pass and then one
-//! histogram query per tree level; logistic regression one Newton-sums query
+//! histogram query per tree level (or, on a cluster, one job per tree); logistic regression one Newton-sums query
 //! per iteration; least squares one moments query. Rows never come to the
 //! driver — partitions reduce them where they are and the engine merges the
 //! partial results ([`ember_udfs::training::distributed`]).
@@ -20,8 +20,14 @@
 //! milliseconds of work, and a Ballista job per level would cost more in
 //! scheduling than in compute. On a cluster the binned table is Parquet under
 //! the work directory (which must be shared storage when executors run on
-//! other hosts), and every level is a Ballista job whose partial histograms
-//! are computed on the executors holding the rows.
+//! other hosts); the first tree is grown with one level query per level
+//! (which makes the executors keep the rows), and every later tree in one
+//! Ballista job, a *tree job* ([`ember_core::tree_job`]): one stage per
+//! level, whose tasks exchange their partitions' histograms through a hash
+//! shuffle and each choose the same splits, so no level waits for a job to
+//! be planned or for the driver. A tree job that finds a partition's rows
+//! missing where its task ran returns no tree, and that tree is grown with
+//! level queries instead.
 //!
 //! Determinism: bins come from an order-independent sketch and histograms
 //! sum fixed-point integers, so embedded and cluster runs give bit-identical

@@ -11,6 +11,10 @@
 //! the batch's first row key. Later level queries read only the row keys,
 //! find their batches here and bring them up to date.
 //!
+//! A tree job ([`super::gbdt_tree_step`]) finds a whole partition's batches
+//! here by the partition's name, with what it keeps of the tree being grown
+//! between its stages; that state belongs to the run and is dropped with it.
+//!
 //! A batch this process does not hold — another executor read that
 //! partition before, the entry was evicted, or the executor restarted — is
 //! counted as missing; the driver then runs the level again with every
@@ -20,7 +24,10 @@
 //! model.
 //!
 //! Memory: the bins and label as read plus 28 bytes per row, counted against
-//! the process's budget ([`budget_bytes`]). A run's rows are dropped when the
+//! the process's budget ([`budget_bytes`]); a tree job's partition adds the
+//! histograms of one tree level between its stages (not counted: a few MB
+//! for 20 features at depth 6), dropped when the tree ends or falls back.
+//! A run's rows are dropped when the
 //! driver releases the run ([`release`]); at the next level query of another
 //! run after this one has been idle here for [`IDLE_RUN_EXPIRY`]; or when
 //! another run needs the room and this one has not been used here for
@@ -62,8 +69,9 @@ struct Run {
     /// Each batch with the bytes it was counted as.
     batches: HashMap<RowKey, (SharedRows, usize)>,
     /// Tree jobs' partitions (`gbdt_tree_step`), by the partition's name.
-    /// They share batches with `batches` and are dropped with the run; their
-    /// histograms between tasks are not counted in `bytes`.
+    /// They share batches with `batches`, are dropped with the run and
+    /// whenever a batch is kept anew; their histograms between tasks are not
+    /// counted in `bytes`.
     partitions: HashMap<String, SharedPartition>,
     bytes: usize,
     last_used: Option<Instant>,
@@ -148,11 +156,15 @@ impl Store {
         now: Instant,
     ) -> bool {
         self.expire_idle(run, now);
-        if let Some(entry) = self.runs.get_mut(run)
-            && let Some((_, old)) = entry.batches.remove(&first_key)
-        {
-            entry.bytes -= old;
-            self.bytes -= old;
+        if let Some(entry) = self.runs.get_mut(run) {
+            // Tree jobs' partitions hold the batches they were made of: one
+            // rebuilt or added here makes them stale (they are made again
+            // from the row keys).
+            entry.partitions.clear();
+            if let Some((_, old)) = entry.batches.remove(&first_key) {
+                entry.bytes -= old;
+                self.bytes -= old;
+            }
         }
         if !self.make_room(run, bytes, budget, now) {
             return false;
@@ -247,15 +259,26 @@ pub fn find_partition(run: &str, name: &str) -> Option<SharedPartition> {
 pub fn keep_partition(run: &str, name: &str, state: PartitionState) -> SharedPartition {
     let shared = Arc::new(Mutex::new(state));
     let mut store = store();
-    let entry = store.runs.entry(run.to_string()).or_default();
-    entry.last_used = Some(Instant::now());
-    entry
-        .partitions
-        .insert(name.to_string(), Arc::clone(&shared));
+    // A run evicted meanwhile is not recreated: the partition is used by
+    // the task that made it and made again by the next one.
+    if let Some(entry) = store.runs.get_mut(run) {
+        entry.last_used = Some(Instant::now());
+        entry
+            .partitions
+            .insert(name.to_string(), Arc::clone(&shared));
+    }
     shared
 }
 
-/// Drops every batch of `run` held by this process; returns how many.
+/// Forgets the tree-job partition `name` of `run` (its batches stay).
+pub fn forget_partition(run: &str, name: &str) {
+    if let Some(entry) = store().runs.get_mut(run) {
+        entry.partitions.remove(name);
+    }
+}
+
+/// Drops every batch and tree-job partition of `run` held by this process;
+/// returns how many batches.
 pub fn release(run: &str) -> usize {
     store().remove(run)
 }

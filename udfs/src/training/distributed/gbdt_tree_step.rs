@@ -242,8 +242,8 @@ const MISSING: u8 = b'M';
 
 impl StepMessage {
     /// The message as bytes: a tag, then histograms, a tree's JSON or a count.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        match self {
+    pub fn to_bytes(&self) -> TrainResult<Vec<u8>> {
+        Ok(match self {
             StepMessage::Histograms(hist) => {
                 let mut out = vec![HISTOGRAMS];
                 out.extend_from_slice(&hist::to_bytes(hist));
@@ -251,10 +251,8 @@ impl StepMessage {
             }
             StepMessage::Finished(tree) => {
                 let mut out = vec![FINISHED];
-                // A tree of plain numbers and vectors always serializes.
-                out.extend_from_slice(
-                    &serde_json::to_vec(&FinishedTree::of(tree)).unwrap_or_default(),
-                );
+                serde_json::to_writer(&mut out, &FinishedTree::of(tree))
+                    .map_err(|e| bad(format!("a finished tree as JSON: {e}")))?;
                 out
             }
             StepMessage::Missing(rows) => {
@@ -262,7 +260,7 @@ impl StepMessage {
                 out.extend_from_slice(&rows.to_le_bytes());
                 out
             }
-        }
+        })
     }
 
     /// Reads a message written by [`Self::to_bytes`].
@@ -333,6 +331,12 @@ impl FinishedTree {
 /// The state this process holds for partition `name` of `run`, if any.
 pub fn held_partition(run: &str, name: &str) -> Option<SharedPartition> {
     gbdt_resident::find_partition(run, name)
+}
+
+/// Forgets partition `name` of `run` (a tree job found it unusable; the
+/// next one makes it again from the row keys).
+pub fn forget_partition(run: &str, name: &str) {
+    gbdt_resident::forget_partition(run, name);
 }
 
 /// Makes partition `name` of `run` from the batches this process keeps
@@ -409,31 +413,53 @@ pub fn start_tree(plan: &TreeJobPlan, partition: &SharedPartition) -> TrainResul
     Ok(message)
 }
 
-/// A later stage of a tree job on partition `name`: merges the previous
-/// level's histograms from every partition (`inputs`), grows the level and
-/// sums the next one's histograms, or returns the finished tree.
-pub fn continue_tree(
-    run: &str,
+/// What a later stage's task received from the previous stage, merged as
+/// it arrives (a task holds one histogram set, not one per partition).
+#[derive(Debug)]
+pub struct StageInputs {
     round: u32,
     depth: usize,
-    name: &str,
-    inputs: Vec<StepMessage>,
-) -> TrainResult<StepMessage> {
-    let mut merged: Option<Vec<GradPair>> = None;
-    let mut finished: Option<Tree> = None;
-    let mut missing: Option<u64> = None;
-    for input in inputs {
-        match input {
-            StepMessage::Missing(rows) => missing = Some(missing.unwrap_or(0) + rows),
-            StepMessage::Finished(tree) => match &finished {
+    merged: Option<Vec<GradPair>>,
+    finished: Option<Tree>,
+    missing: Option<u64>,
+    count: usize,
+}
+
+impl StageInputs {
+    /// No messages yet, for level `depth` of tree `round`.
+    pub fn new(round: u32, depth: usize) -> Self {
+        Self {
+            round,
+            depth,
+            merged: None,
+            finished: None,
+            missing: None,
+            count: 0,
+        }
+    }
+
+    /// Messages received so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Adds one partition's message.
+    pub fn add(&mut self, message: StepMessage) -> TrainResult<()> {
+        let (round, depth) = (self.round, self.depth);
+        self.count += 1;
+        match message {
+            StepMessage::Missing(rows) => {
+                self.missing = Some(self.missing.unwrap_or(0).saturating_add(rows));
+            }
+            StepMessage::Finished(tree) => match &self.finished {
                 Some(seen) if *seen != tree => {
                     return Err(bad(format!(
                         "partitions finished different trees in round {round}"
                     )));
                 }
-                _ => finished = Some(tree),
+                _ => self.finished = Some(tree),
             },
-            StepMessage::Histograms(hist) => match &mut merged {
+            StepMessage::Histograms(hist) => match &mut self.merged {
                 Some(sum) if sum.len() == hist.len() => hist::merge(sum, &hist),
                 Some(sum) => {
                     return Err(bad(format!(
@@ -442,14 +468,37 @@ pub fn continue_tree(
                         hist.len()
                     )));
                 }
-                None => merged = Some(hist),
+                None => self.merged = Some(hist),
             },
         }
+        Ok(())
     }
-    if let Some(rows) = missing {
+}
+
+/// A later stage of a tree job on partition `name`: merges the previous
+/// level's histograms from every partition (`inputs`), grows the level and
+/// sums the next one's histograms, or returns the finished tree. A missing
+/// input, or a state not at the previous level, makes the answer
+/// [`StepMessage::Missing`] (and drops what the partition kept of the tree).
+pub fn continue_tree(run: &str, name: &str, inputs: StageInputs) -> TrainResult<StepMessage> {
+    let (round, depth) = (inputs.round, inputs.depth);
+    let Some(previous) = depth.checked_sub(1) else {
+        return Err(bad(format!("round {round}: level 0 has no inputs")));
+    };
+    let held = held_partition(run, name);
+    let forget = || {
+        if let Some(partition) = &held
+            && let Ok(mut state) = partition.lock()
+        {
+            state.step = Step::Idle;
+            state.grower = None;
+        }
+    };
+    if let Some(rows) = inputs.missing {
+        forget();
         return Ok(StepMessage::Missing(rows));
     }
-    let merged = match (finished, merged) {
+    let merged = match (inputs.finished, inputs.merged) {
         (Some(tree), None) => return Ok(StepMessage::Finished(tree)),
         (None, Some(merged)) => merged,
         _ => {
@@ -458,7 +507,7 @@ pub fn continue_tree(
             )));
         }
     };
-    let Some(partition) = held_partition(run, name) else {
+    let Some(partition) = held else {
         return Ok(StepMessage::Missing(0));
     };
     let Ok(mut state) = partition.lock() else {
@@ -466,7 +515,7 @@ pub fn continue_tree(
     };
     let expected = Step::Sent {
         round,
-        depth: depth - 1,
+        depth: previous,
     };
     let (Some(setup), Some(grower)) = (state.setup.clone(), state.grower.take()) else {
         return Ok(StepMessage::Missing(0));
@@ -545,17 +594,6 @@ fn sum_level(
     StepMessage::Histograms(hist)
 }
 
-/// A partition state over `batches` (for tests of other modules).
-#[cfg(test)]
-pub(crate) fn partition_of(batches: Vec<SharedRows>) -> SharedPartition {
-    Arc::new(std::sync::Mutex::new(PartitionState {
-        batches,
-        step: Step::Idle,
-        setup: None,
-        grower: None,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,6 +603,21 @@ mod tests {
     use crate::training::gbdt::cuts::MISSING_BIN;
 
     const FEATURES: usize = 3;
+
+    /// [`continue_tree`] with these messages from the previous stage.
+    fn continue_with(
+        run: &str,
+        round: u32,
+        depth: usize,
+        name: &str,
+        messages: Vec<StepMessage>,
+    ) -> TrainResult<StepMessage> {
+        let mut inputs = StageInputs::new(round, depth);
+        for message in messages {
+            inputs.add(message)?;
+        }
+        continue_tree(run, name, inputs)
+    }
     const CUTS: usize = 7;
 
     /// A deterministic stream of 31-bit random numbers.
@@ -707,9 +760,9 @@ mod tests {
                     // Through bytes, as between executors.
                     let inputs = messages
                         .iter()
-                        .map(|m| StepMessage::from_bytes(&m.to_bytes()).unwrap())
+                        .map(|m| StepMessage::from_bytes(&m.to_bytes().unwrap()).unwrap())
                         .collect();
-                    continue_tree(&plan.run, plan.round, depth, name, inputs).unwrap()
+                    continue_with(&plan.run, plan.round, depth, name, inputs).unwrap()
                 })
                 .collect();
         }
@@ -724,18 +777,30 @@ mod tests {
         let sizes = [[300, 250], [300, 17]];
         let mut reference = Vec::new();
         let mut id = 100;
-        for (p, sizes) in sizes.iter().enumerate() {
+        let mut partitions = Vec::new();
+        for sizes in sizes {
             let mut keys = Vec::new();
             for len in sizes {
-                let mut copy = random_numbers(id as u64);
-                let (k, rows) = batch(id, *len, &mut copy);
-                let mut copy = random_numbers(id as u64);
-                reference.push(batch(id, *len, &mut copy).1);
+                let (k, rows) = batch(id, len, &mut random_numbers(id as u64));
+                reference.push(batch(id, len, &mut random_numbers(id as u64)).1);
                 gbdt_resident::keep(run, k.first, rows);
                 keys.push(k);
                 id += 1;
             }
-            assert!(partition_from_keys(run, &format!("p{p}"), &keys).is_some());
+            partitions.push(keys);
+        }
+        // Partitions are made once every batch is kept (keeping a batch
+        // makes the run's partitions stale).
+        for (p, keys) in partitions.iter().enumerate() {
+            assert!(partition_from_keys(run, &format!("p{p}"), keys).is_some());
+        }
+        gbdt_resident::keep(run, (999, 0), batch(999, 3, &mut random_numbers(9)).1);
+        assert!(
+            held_partition(run, "p0").is_none(),
+            "a batch kept anew drops partitions"
+        );
+        for (p, keys) in partitions.iter().enumerate() {
+            assert!(partition_from_keys(run, &format!("p{p}"), keys).is_some());
         }
         let quantiser = Quantiser::for_rows(FUNCTION, 867, 1.0).unwrap();
         let mut trees: Vec<Tree> = Vec::new();
@@ -774,7 +839,7 @@ mod tests {
             let expected = tree_by_levels(&plan, &mut reference);
             // Two of the job's four stages.
             let mut message = start_tree(&plan, &held).unwrap();
-            message = continue_tree(run, round, 1, "p0", vec![message]).unwrap();
+            message = continue_with(run, round, 1, "p0", vec![message]).unwrap();
             assert!(matches!(message, StepMessage::Histograms(_)));
             let batches: Vec<SharedRows> = keys
                 .iter()
@@ -826,17 +891,17 @@ mod tests {
         let inputs = || vec![StepMessage::Histograms(hist.clone())];
         // Another partition's name, or a level the partition is not at.
         assert_eq!(
-            continue_tree(run, 0, 1, "p1", inputs()).unwrap(),
+            continue_with(run, 0, 1, "p1", inputs()).unwrap(),
             StepMessage::Missing(0)
         );
         assert_eq!(
-            continue_tree(run, 0, 2, "p0", inputs()).unwrap(),
+            continue_with(run, 0, 2, "p0", inputs()).unwrap(),
             StepMessage::Missing(50)
         );
         // A missing input makes the level missing, rows counted.
         let with_missing = vec![StepMessage::Missing(7), StepMessage::Missing(5)];
         assert_eq!(
-            continue_tree(run, 0, 1, "p0", with_missing).unwrap(),
+            continue_with(run, 0, 1, "p0", with_missing).unwrap(),
             StepMessage::Missing(12)
         );
         // Rows that missed a finished tree the plan does not carry.
@@ -867,7 +932,7 @@ mod tests {
             StepMessage::Missing(42),
         ] {
             assert_eq!(
-                StepMessage::from_bytes(&message.to_bytes()).unwrap(),
+                StepMessage::from_bytes(&message.to_bytes().unwrap()).unwrap(),
                 message
             );
         }
@@ -875,7 +940,7 @@ mod tests {
             let err = StepMessage::from_bytes(bad).unwrap_err().to_string();
             assert!(err.contains("train_gbdt"), "{err}");
         }
-        let mismatched = continue_tree(
+        let mismatched = continue_with(
             "tree-step-test-bad",
             0,
             1,

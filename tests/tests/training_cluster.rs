@@ -94,14 +94,16 @@ fn embedded_gbdt_trains_the_committed_model_and_keeps_its_rows_between_levels() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gbdt_trees_after_the_first_are_grown_in_one_job_each_with_the_same_model() {
-    // A cluster of its own: no other test's jobs move partitions between
-    // executors, so every tree job finds its rows.
-    let cluster = TestCluster::start(2, &[], &[]).await.unwrap();
+/// Trains embedded and on a cluster of its own (2 executors started with
+/// `executor_args`) over the fixture split in 3 files, with `rounds` trees
+/// of depth 4; returns the cluster run's message and whether both models
+/// are the same.
+async fn embedded_and_on_own_cluster(executor_args: &[String], rounds: &str) -> (String, bool) {
+    let cluster = TestCluster::start(2, &[], executor_args).await.unwrap();
     let work = tempfile::tempdir().unwrap();
     let input = split_input("gbdt_train", work.path(), 3);
-    let params = ["--param", "num_boost_round=6", "--param", "max_depth=4"];
+    let rounds = format!("num_boost_round={rounds}");
+    let params = ["--param", &rounds, "--param", "max_depth=4"];
     let embedded = work.path().join("embedded.json");
     train(Mode::Embedded, &input, &embedded, &params);
     let clustered = work.path().join("cluster.json");
@@ -109,6 +111,15 @@ async fn gbdt_trees_after_the_first_are_grown_in_one_job_each_with_the_same_mode
     let mut extra = vec!["--cluster", &address];
     extra.extend_from_slice(&params);
     let message = train(Mode::Embedded, &input, &clustered, &extra);
+    let same = model_without_version(&embedded) == model_without_version(&clustered);
+    (message, same)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gbdt_trees_after_the_first_are_grown_in_one_job_each_with_the_same_model() {
+    // A cluster of its own: no other test's jobs move partitions between
+    // executors, so every tree job finds its rows.
+    let (message, same) = embedded_and_on_own_cluster(&[], "6").await;
     // The first tree is grown by level queries (which make the executors
     // keep the rows), the other five in one tree job each.
     assert!(
@@ -116,31 +127,13 @@ async fn gbdt_trees_after_the_first_are_grown_in_one_job_each_with_the_same_mode
         "{message}"
     );
     assert!(!message.contains("note:"), "{message}");
-    assert!(
-        model_without_version(&embedded) == model_without_version(&clustered),
-        "tree jobs trained different trees than embedded"
-    );
+    assert!(same, "tree jobs trained different trees than embedded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gbdt_on_executors_that_keep_no_rows_rereads_them_and_trains_the_same_model() {
-    let cluster = TestCluster::start(
-        2,
-        &[],
-        &["--training-rows-memory".to_string(), "0".to_string()],
-    )
-    .await
-    .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let input = split_input("gbdt_train", work.path(), 3);
-    let params = ["--param", "num_boost_round=3", "--param", "max_depth=4"];
-    let embedded = work.path().join("embedded.json");
-    train(Mode::Embedded, &input, &embedded, &params);
-    let clustered = work.path().join("cluster.json");
-    let address = cluster.address();
-    let mut extra = vec!["--cluster", &address];
-    extra.extend_from_slice(&params);
-    let message = train(Mode::Embedded, &input, &clustered, &extra);
+    let keep_none = ["--training-rows-memory".to_string(), "0".to_string()];
+    let (message, same) = embedded_and_on_own_cluster(&keep_none, "3").await;
     // 3 trees × 4 levels; the first level reads every column, the other
     // 11 find no rows kept and ask again. The tree jobs of the last two
     // trees find no rows either, and those trees are grown by levels.
@@ -152,10 +145,7 @@ async fn gbdt_on_executors_that_keep_no_rows_rereads_them_and_trains_the_same_mo
         message.contains("2 of 2 tree jobs could not grow"),
         "{message}"
     );
-    assert!(
-        model_without_version(&embedded) == model_without_version(&clustered),
-        "re-read levels trained different trees"
-    );
+    assert!(same, "re-read levels trained different trees");
 }
 
 #[test]

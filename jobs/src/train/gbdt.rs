@@ -263,6 +263,14 @@ impl Boosting<'_> {
         Ok(trees)
     }
 
+    /// How the round's gradients are computed, as plans carry it.
+    fn gradient(&self, quantiser: Quantiser) -> GradientPlan {
+        GradientPlan {
+            objective: self.objective.name().to_string(),
+            quantiser,
+        }
+    }
+
     /// Grows the tree of `round` in one tree job; `None` when some rows were
     /// not kept where their partition ran.
     async fn tree_job(
@@ -276,10 +284,7 @@ impl Boosting<'_> {
             run: self.run.clone(),
             round: round as u32,
             start: self.start,
-            gradient: GradientPlan {
-                objective: self.objective.name().to_string(),
-                quantiser,
-            },
+            gradient: self.gradient(quantiser),
             params: TreeParams::of(self.params),
             cuts: self
                 .cuts
@@ -313,10 +318,7 @@ impl Boosting<'_> {
                 run: self.run.clone(),
                 round: round as u32,
                 start: self.start,
-                gradient: GradientPlan {
-                    objective: self.objective.name().to_string(),
-                    quantiser,
-                },
+                gradient: self.gradient(quantiser),
                 level: LevelPlan {
                     features: self.features,
                     stride: grower.stride(),

@@ -35,7 +35,9 @@ use crate::training::distributed::resident_rows::RowKey;
 use crate::training::error::{TrainError, TrainResult};
 use crate::training::gbdt::grad::{GradPair, Quantiser};
 use crate::training::gbdt::hist::{self, HistShape, NO_SLOT};
-use crate::training::gbdt::messages::{GradientPlan, LevelPlan, ResidentLevelPlan};
+use crate::training::gbdt::messages::{
+    GradientPlan, LevelPlan, ResidentLevelPlan, check_finished_trees,
+};
 use crate::training::gbdt::tree::{Grower, GrowerState, Tree, check_histogram_budget};
 use crate::training::params::{GbdtParams, MAX_DEPTH, Objective};
 
@@ -126,18 +128,8 @@ impl TreeJobPlan {
                 plan.params.max_depth
             )));
         }
-        if u64::from(plan.trees_from) + plan.trees.len() as u64 != u64::from(plan.round) {
-            return Err(bad(format!(
-                "trees {}..{} for round {}",
-                plan.trees_from,
-                u64::from(plan.trees_from) + plan.trees.len() as u64,
-                plan.round
-            )));
-        }
         let features = plan.cuts.len();
-        for tree in &plan.trees {
-            tree.validate(FUNCTION, features)?;
-        }
+        check_finished_trees(FUNCTION, plan.round, plan.trees_from, &plan.trees, features)?;
         let cuts = plan.float_cuts();
         let params = plan.params.to_params(plan.max_bins());
         check_histogram_budget(FUNCTION, &params, &cuts)?;
@@ -600,6 +592,7 @@ mod tests {
     use arrow::buffer::ScalarBuffer;
 
     use crate::training::distributed::resident_rows::ResidentRows;
+    use crate::training::distributed::resident_rows::tests::random_numbers;
     use crate::training::gbdt::cuts::MISSING_BIN;
 
     const FEATURES: usize = 3;
@@ -619,17 +612,6 @@ mod tests {
         continue_tree(run, name, inputs)
     }
     const CUTS: usize = 7;
-
-    /// A deterministic stream of 31-bit random numbers.
-    fn random_numbers(seed: u64) -> impl FnMut() -> u64 {
-        let mut state = seed;
-        move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        }
-    }
 
     /// A batch of `len` random rows (labels 0/1 leaning on feature 0,
     /// some missing bins) as read from the binned table.

@@ -251,12 +251,13 @@ fn walk(tree: &Tree, from: usize, row: &[u16]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::training::gbdt::tree::Node;
 
-    /// A deterministic stream of 31-bit random numbers.
-    fn random_numbers(seed: u64) -> impl FnMut() -> u64 {
+    /// A deterministic stream of 31-bit random numbers (also for other
+    /// modules' tests of kept rows).
+    pub(crate) fn random_numbers(seed: u64) -> impl FnMut() -> u64 {
         let mut state = seed;
         move || {
             state = state

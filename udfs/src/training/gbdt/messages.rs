@@ -200,19 +200,37 @@ impl ResidentLevelPlan {
         if plan.run.is_empty() || !plan.start.is_finite() {
             return Err(bad("no run or a non-finite start margin".into()));
         }
-        if u64::from(plan.trees_from) + plan.trees.len() as u64 != u64::from(plan.round) {
-            return Err(bad(format!(
-                "trees {}..{} for round {}",
-                plan.trees_from,
-                u64::from(plan.trees_from) + plan.trees.len() as u64,
-                plan.round
-            )));
-        }
-        for tree in &plan.trees {
-            tree.validate(function, plan.level.features)?;
-        }
+        check_finished_trees(
+            function,
+            plan.round,
+            plan.trees_from,
+            &plan.trees,
+            plan.level.features,
+        )?;
         Ok((plan, objective, quantiser))
     }
+}
+
+/// Checks that `trees` are the finished trees `trees_from..round` over
+/// `features` features, as plans that bring kept rows up to a round carry them.
+pub fn check_finished_trees(
+    function: &'static str,
+    round: u32,
+    trees_from: u32,
+    trees: &[Tree],
+    features: usize,
+) -> TrainResult<()> {
+    let end = u64::from(trees_from) + trees.len() as u64;
+    if end != u64::from(round) {
+        return Err(TrainError::Message {
+            function,
+            reason: format!("trees {trees_from}..{end} for round {round}"),
+        });
+    }
+    for tree in trees {
+        tree.validate(function, features)?;
+    }
+    Ok(())
 }
 
 /// The merged result of the sketch pass: label statistics and one sketch per feature.

@@ -123,14 +123,14 @@ async fn gbdt_trees_after_the_first_are_grown_in_one_job_each_with_the_same_mode
     // The first tree is grown by level queries (which make the executors
     // keep the rows), the other five in one tree job each. Ballista places
     // tasks itself, so a job may rarely find a partition moved and fall
-    // back (with a note); most must not.
+    // back (with a note; three in a row stop the tries).
     let grown: usize = message
         .split("6 trees (")
         .nth(1)
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no tree-job count in: {message}"));
-    assert!((3..=5).contains(&grown), "{message}");
+    assert!((1..=5).contains(&grown), "{message}");
     assert_eq!(message.contains("note:"), grown < 5, "{message}");
     assert!(same, "tree jobs trained different trees than embedded");
 }

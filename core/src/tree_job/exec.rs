@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BinaryArray, RecordBatch, UInt64Array};
+use arrow::array::{ArrayRef, AsArray, LargeBinaryArray, RecordBatch, UInt64Array};
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -350,7 +350,9 @@ async fn root(
     let message = gbdt_tree_step::start_tree(&plan, &held).map_err(train_error)?;
     if matches!(message, StepMessage::Missing(_)) {
         // Rows behind what the plan can bring up to date: the next job
-        // makes the partition again from the batches level queries rebuild.
+        // makes the partition again from the batches level queries rebuild
+        // (where those run; elsewhere it misses again, and after three
+        // misses in a row the driver stops trying tree jobs).
         gbdt_tree_step::forget_partition(&plan.run, &name);
     }
     Ok(message)
@@ -371,7 +373,7 @@ async fn later(
         let batch = batch?;
         let (Some(dest), Some(payload)) = (
             batch.column(0).as_primitive_opt::<UInt64Type>(),
-            batch.column(1).as_binary_opt::<i32>(),
+            batch.column(1).as_binary_opt::<i64>(),
         ) else {
             return internal_err!("TreeLevelExec: messages of the wrong types");
         };
@@ -415,20 +417,17 @@ async fn later(
 
 /// The level's output: the message to every partition, or, at the last
 /// level, once (addressed to this task's partition `to`). One batch per
-/// message, all sharing one buffer of bytes (histograms can be large, and
-/// one array of many copies could pass 32-bit offsets).
+/// message, all sharing one buffer of bytes. Ballista's shuffle copies them
+/// (its writer encodes each destination's batches, its reader joins a
+/// partition's batches), so a task holds its partitions × one message at
+/// each end; 64-bit offsets let that pass 2 GiB.
 fn messages(
     level: &TreeLevel,
     message: &StepMessage,
     to: Option<usize>,
 ) -> Result<Vec<RecordBatch>> {
     let bytes = message.to_bytes().map_err(train_error)?;
-    let Ok(len) = i32::try_from(bytes.len()) else {
-        return exec_err!(
-            "TreeLevelExec: a message of {} bytes (histograms too large for a tree job)",
-            bytes.len()
-        );
-    };
+    let len = bytes.len() as i64;
     let dests: Vec<u64> = match (level.last, to) {
         (true, Some(q)) => vec![level.dest_keys[q]],
         (true, None) => return internal_err!("TreeLevelExec: level 0 cannot be the last"),
@@ -439,7 +438,7 @@ fn messages(
         .into_iter()
         .map(|dest| {
             let offsets = OffsetBuffer::new(ScalarBuffer::from(vec![0, len]));
-            let payload = BinaryArray::try_new(offsets, values.clone(), None)?;
+            let payload = LargeBinaryArray::try_new(offsets, values.clone(), None)?;
             let columns: Vec<ArrayRef> =
                 vec![Arc::new(UInt64Array::from(vec![dest])), Arc::new(payload)];
             Ok(RecordBatch::try_new(
@@ -458,7 +457,7 @@ pub fn job_result(
     let mut tree = None;
     let mut missing = false;
     for batch in batches {
-        let Some(payload) = batch.column(1).as_binary_opt::<i32>() else {
+        let Some(payload) = batch.column(1).as_binary_opt::<i64>() else {
             return internal_err!("a tree job's result is not binary");
         };
         for bytes in payload.iter().flatten() {

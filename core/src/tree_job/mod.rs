@@ -52,6 +52,6 @@ pub const PAYLOAD: &str = "payload";
 pub fn message_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new(DEST, DataType::UInt64, false),
-        Field::new(PAYLOAD, DataType::Binary, false),
+        Field::new(PAYLOAD, DataType::LargeBinary, false),
     ]))
 }

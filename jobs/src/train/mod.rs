@@ -27,7 +27,9 @@
 //! shuffle and each choose the same splits, so no level waits for a job to
 //! be planned or for the driver. A tree job that finds a partition's rows
 //! missing where its task ran returns no tree, and that tree is grown with
-//! level queries instead.
+//! level queries instead; after three such jobs in a row, or one that
+//! fails (a binned table of more than 32 partitions, for one), the rest of
+//! the run uses level queries only.
 //!
 //! Determinism: bins come from an order-independent sketch and histograms
 //! sum fixed-point integers, so embedded and cluster runs give bit-identical

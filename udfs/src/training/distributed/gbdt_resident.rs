@@ -26,7 +26,8 @@
 //! Memory: the bins and label as read plus 28 bytes per row, counted against
 //! the process's budget ([`budget_bytes`]); a tree job's partition adds the
 //! histograms of one tree level between its stages (not counted: a few MB
-//! for 20 features at depth 6), dropped when the tree ends or falls back.
+//! for 20 features at depth 6), kept until its next tree job or the run's
+//! release.
 //! A run's rows are dropped when the
 //! driver releases the run ([`release`]); at the next level query of another
 //! run after this one has been idle here for [`IDLE_RUN_EXPIRY`]; or when
@@ -69,10 +70,10 @@ struct Run {
     /// Each batch with the bytes it was counted as.
     batches: HashMap<RowKey, (SharedRows, usize)>,
     /// Tree jobs' partitions (`gbdt_tree_step`), by the partition's name.
-    /// They share batches with `batches`, are dropped with the run and
-    /// whenever a batch is kept anew; their histograms between tasks are not
-    /// counted in `bytes`.
-    partitions: HashMap<String, SharedPartition>,
+    /// They share batches with `batches` (listed by first row key), are
+    /// dropped with the run and when one of their batches is replaced; their
+    /// histograms between tasks are not counted in `bytes`.
+    partitions: HashMap<String, (Vec<RowKey>, SharedPartition)>,
     bytes: usize,
     last_used: Option<Instant>,
 }
@@ -156,15 +157,16 @@ impl Store {
         now: Instant,
     ) -> bool {
         self.expire_idle(run, now);
-        if let Some(entry) = self.runs.get_mut(run) {
-            // Tree jobs' partitions hold the batches they were made of: one
-            // rebuilt or added here makes them stale (they are made again
-            // from the row keys).
-            entry.partitions.clear();
-            if let Some((_, old)) = entry.batches.remove(&first_key) {
-                entry.bytes -= old;
-                self.bytes -= old;
-            }
+        if let Some(entry) = self.runs.get_mut(run)
+            && let Some((_, old)) = entry.batches.remove(&first_key)
+        {
+            entry.bytes -= old;
+            self.bytes -= old;
+            // A tree job's partition holding the replaced batch is stale;
+            // the next job makes it again from the row keys.
+            entry
+                .partitions
+                .retain(|_, (keys, _)| !keys.contains(&first_key));
         }
         if !self.make_room(run, bytes, budget, now) {
             return false;
@@ -251,12 +253,17 @@ pub fn find_partition(run: &str, name: &str) -> Option<SharedPartition> {
     store.expire_idle(run, now);
     let entry = store.runs.get_mut(run)?;
     entry.last_used = Some(now);
-    entry.partitions.get(name).map(Arc::clone)
+    entry.partitions.get(name).map(|(_, p)| Arc::clone(p))
 }
 
 /// Keeps `state` as the tree-job partition `name` of `run` (replacing any
 /// held before) and returns it shared.
-pub fn keep_partition(run: &str, name: &str, state: PartitionState) -> SharedPartition {
+pub fn keep_partition(
+    run: &str,
+    name: &str,
+    batches: Vec<RowKey>,
+    state: PartitionState,
+) -> SharedPartition {
     let shared = Arc::new(Mutex::new(state));
     let mut store = store();
     // A run evicted meanwhile is not recreated: the partition is used by
@@ -265,7 +272,7 @@ pub fn keep_partition(run: &str, name: &str, state: PartitionState) -> SharedPar
         entry.last_used = Some(Instant::now());
         entry
             .partitions
-            .insert(name.to_string(), Arc::clone(&shared));
+            .insert(name.to_string(), (batches, Arc::clone(&shared)));
     }
     shared
 }

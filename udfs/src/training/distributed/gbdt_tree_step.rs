@@ -350,6 +350,7 @@ pub fn partition_from_keys(run: &str, name: &str, keys: &[BatchKeys]) -> Option<
     Some(gbdt_resident::keep_partition(
         run,
         name,
+        keys.iter().map(|k| k.first).collect(),
         PartitionState {
             batches,
             step: Step::Idle,
@@ -406,7 +407,7 @@ pub fn start_tree(plan: &TreeJobPlan, partition: &SharedPartition) -> TrainResul
 }
 
 /// What a later stage's task received from the previous stage, merged as
-/// it arrives (a task holds one histogram set, not one per partition).
+/// it arrives.
 #[derive(Debug)]
 pub struct StageInputs {
     round: u32,
@@ -771,16 +772,6 @@ mod tests {
             }
             partitions.push(keys);
         }
-        // Partitions are made once every batch is kept (keeping a batch
-        // makes the run's partitions stale).
-        for (p, keys) in partitions.iter().enumerate() {
-            assert!(partition_from_keys(run, &format!("p{p}"), keys).is_some());
-        }
-        gbdt_resident::keep(run, (999, 0), batch(999, 3, &mut random_numbers(9)).1);
-        assert!(
-            held_partition(run, "p0").is_none(),
-            "a batch kept anew drops partitions"
-        );
         for (p, keys) in partitions.iter().enumerate() {
             assert!(partition_from_keys(run, &format!("p{p}"), keys).is_some());
         }
@@ -860,6 +851,16 @@ mod tests {
         let (keys, rows) = batch(7, 50, &mut next);
         // A batch not kept: the partition cannot be made.
         assert!(partition_from_keys(run, "p0", &[keys]).is_none());
+        // A partition whose batch is replaced (rebuilt by a level query) is
+        // dropped; others, and batches kept anew, leave partitions alone.
+        let (other, other_rows) = batch(8, 20, &mut next);
+        gbdt_resident::keep(run, other.first, other_rows);
+        assert!(partition_from_keys(run, "p9", &[other]).is_some());
+        let (new, new_rows) = batch(9, 20, &mut next);
+        gbdt_resident::keep(run, new.first, new_rows);
+        assert!(held_partition(run, "p9").is_some());
+        gbdt_resident::keep(run, other.first, batch(8, 20, &mut next).1);
+        assert!(held_partition(run, "p9").is_none());
         gbdt_resident::keep(run, keys.first, rows);
         let wrong_length = BatchKeys { len: 49, ..keys };
         assert!(partition_from_keys(run, "p0", &[wrong_length]).is_none());

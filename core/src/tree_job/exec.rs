@@ -53,24 +53,52 @@ fn train_error(e: ember_udfs::training::error::TrainError) -> DataFusionError {
 /// driver's plan over the binned table's row keys. Never executed.
 #[derive(Debug)]
 pub struct TreeJobExec {
-    /// The driver's [`TreeJobPlan`] as JSON.
-    pub plan: String,
-    /// Stages of the job (the plan's depth + 1).
-    pub stages: usize,
+    job: Arc<TreeJob>,
     input: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
 }
 
+/// What [`super::ExpandTreeJobs`] needs of the driver's plan, read once
+/// when the job is planned.
+#[derive(Debug)]
+pub struct TreeJob {
+    /// The driver's [`TreeJobPlan`] as JSON (the first stage's tasks read it).
+    pub plan: String,
+    /// The training run.
+    pub run: String,
+    /// The boosting round.
+    pub round: u32,
+    /// Stages of the job (the plan's depth + 1).
+    pub stages: usize,
+}
+
+impl TreeJob {
+    /// The job of the driver's plan `text`, checked.
+    pub fn parse(text: String) -> Result<Self> {
+        let plan = TreeJobPlan::parse(&text).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(Self {
+            run: plan.run.clone(),
+            round: plan.round,
+            stages: plan.stages(),
+            plan: text,
+        })
+    }
+}
+
 impl TreeJobExec {
     /// A tree job over `input`, the row keys of the binned table.
-    pub fn new(plan: String, stages: usize, input: Arc<dyn ExecutionPlan>) -> Self {
+    pub fn new(job: Arc<TreeJob>, input: Arc<dyn ExecutionPlan>) -> Self {
         let partitions = input.output_partitioning().partition_count();
         Self {
-            plan,
-            stages,
+            job,
             input,
             properties: properties(partitions),
         }
+    }
+
+    /// The job.
+    pub fn job(&self) -> &TreeJob {
+        &self.job
     }
 
     /// The binned table's scan.
@@ -81,7 +109,7 @@ impl TreeJobExec {
 
 impl DisplayAs for TreeJobExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "TreeJobExec: stages={}", self.stages)
+        write!(f, "TreeJobExec: stages={}", self.job.stages)
     }
 }
 
@@ -118,7 +146,7 @@ impl ExecutionPlan for TreeJobExec {
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = one_child("TreeJobExec", children)?;
-        Ok(Arc::new(Self::new(self.plan.clone(), self.stages, input)))
+        Ok(Arc::new(Self::new(Arc::clone(&self.job), input)))
     }
 
     fn with_new_children(
@@ -126,7 +154,7 @@ impl ExecutionPlan for TreeJobExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = one_child("TreeJobExec", children)?;
-        Ok(Arc::new(Self::new(self.plan.clone(), self.stages, input)))
+        Ok(Arc::new(Self::new(Arc::clone(&self.job), input)))
     }
 
     fn execute(

@@ -13,7 +13,6 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::repartition::{REPARTITION_RANDOM_STATE, RepartitionExec};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
-use ember_udfs::training::distributed::gbdt_tree_step::TreeJobPlan;
 
 use super::DEST;
 use super::exec::{TreeJobExec, TreeLevel, TreeLevelExec, file_scan, partition_name};
@@ -68,12 +67,11 @@ fn expand(job: &TreeJobExec) -> Result<Arc<dyn ExecutionPlan>> {
     let Some(names) = names else {
         return internal_err!("a tree job's scan has fewer file groups than partitions");
     };
-    let plan = TreeJobPlan::parse(&job.plan)
-        .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+    let job = job.job();
     let dest_keys = dest_keys(partitions)?;
     let level = |depth: usize| TreeLevel {
-        run: plan.run.clone(),
-        round: plan.round,
+        run: job.run.clone(),
+        round: job.round,
         depth,
         last: depth + 1 == job.stages,
         names: names.clone(),
@@ -130,7 +128,7 @@ mod tests {
     use crate::tree_job::{TreeJobTable, job_result};
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::SessionContext;
-    use ember_udfs::training::distributed::gbdt_tree_step::TreeParams;
+    use ember_udfs::training::distributed::gbdt_tree_step::{TreeJobPlan, TreeParams};
     use ember_udfs::training::gbdt::grad::Quantiser;
     use ember_udfs::training::gbdt::messages::GradientPlan;
     use ember_udfs::training::params::GbdtParams;

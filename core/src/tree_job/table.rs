@@ -19,7 +19,7 @@ use ember_udfs::training::distributed::gbdt_row_key::is_row_key_type;
 use ember_udfs::training::distributed::gbdt_tree_step::TreeJobPlan;
 use serde::{Deserialize, Serialize};
 
-use super::exec::TreeJobExec;
+use super::exec::{TreeJob, TreeJobExec};
 use super::message_schema;
 
 /// The row-key column of the binned table (see `gbdt_row_key`).
@@ -105,13 +105,8 @@ impl TableProvider for TreeJobTable {
         if projection.is_some_and(|p| *p != [0, 1]) {
             return plan_err!("a tree job's result is read whole");
         }
-        let plan =
-            TreeJobPlan::parse(&self.plan).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let job = TreeJob::parse(self.plan.clone())?;
         let keys = self.row_keys(state).await?;
-        Ok(Arc::new(TreeJobExec::new(
-            self.plan.clone(),
-            plan.stages(),
-            keys,
-        )))
+        Ok(Arc::new(TreeJobExec::new(Arc::new(job), keys)))
     }
 }
